@@ -631,7 +631,7 @@ static int verb_job_start(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
         struct json_object *job;
         char b1[32], gl[128];
-        int64_t id;
+        int64_t id = 0;
         int r;
 
         if (!params)
@@ -665,7 +665,7 @@ static int verb_job_end(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
         struct json_object *s;
         char b1[32];
-        int64_t id;
+        int64_t id = 0;
         int r;
 
         if (!params)
@@ -738,7 +738,7 @@ static const char *const hint_kinds[] = { "hot", "cold", "pin_gpu", "pin_ram", "
 static int verb_hint(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
         _cleanup_free_ char *kind = NULL;
-        int64_t pid, start, length;
+        int64_t pid = 0, start = 0, length = 0;
         bool known = false;
         int r;
 
@@ -822,7 +822,7 @@ static int verb_hints(struct context *ctx, int argc, char **argv) {
 
 static int verb_attach(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
-        int64_t job, pid;
+        int64_t job = 0, pid = 0;
         int r;
 
         if (!params)
@@ -841,7 +841,7 @@ static int verb_attach(struct context *ctx, int argc, char **argv) {
 
 static int verb_detach(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
-        int64_t pid;
+        int64_t pid = 0;
         int r;
 
         if (!params)
@@ -875,7 +875,7 @@ static const struct {
 static int parse_setting(struct json_object *settings, const char *arg) {
         _cleanup_free_ char *key = strdup(arg);
         char *value, *end;
-        int64_t v;
+        int64_t v = 0;
         uint64_t u;
 
         if (!key)
@@ -971,7 +971,7 @@ static int verb_policy(struct context *ctx, int argc, char **argv) {
 static int verb_drain(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
         char b1[32];
-        int64_t gpu;
+        int64_t gpu = 0;
         int r;
 
         if (!params)

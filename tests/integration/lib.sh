@@ -210,7 +210,7 @@ spm_check_match() {
         if grep -Eq -- "$2" <<<"$3"; then
                 return 0
         fi
-        spm_fail "$1: /$2/ not found in: $3"
+        spm_fail "$1: /$2/ not found in: ${3:0:400}"
         return 1
 }
 
