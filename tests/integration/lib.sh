@@ -238,3 +238,34 @@ spm_done() {
         spm_log "all $SPM_TESTS checks passed"
         exit 0
 }
+
+# Listens on an AF_UNIX datagram socket at $1 like systemd's NOTIFY_SOCKET and
+# appends each message to $2, one datagram per line ('\n' inside → ' | ').
+spm_notify_listen() {
+        local sock=$1 out=$2 i
+        python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(65536).decode(errors="replace").strip("\n").replace("\n", " | ") + "\n")
+' "$sock" "$out" &
+        SPM_PIDS+=($!)
+        for ((i = 0; i < 100; i++)); do
+                [[ -S $sock ]] && return 0
+                sleep 0.02
+        done
+        spm_log "notify listener did not bind $sock"
+        return 1
+}
+
+# Waits up to $3 s (default 5) until file $1 has a line matching regex $2.
+spm_wait_line() {
+        local f=$1 re=$2 limit=${3:-5} i
+        for ((i = 0; i < limit * 20; i++)); do
+                grep -Eq -- "$re" "$f" 2>/dev/null && return 0
+                sleep 0.05
+        done
+        return 1
+}

@@ -11,6 +11,8 @@ well-formed or not, without trusting our own varlink library.
       sends TEXT with Python escapes decoded (e.g. '{"method":1}\\0'), then
       prints every complete reply as a JSON line and 'EOF' if the server
       closed the connection, 'OPEN' if it is still open after the timeout.
+      --chunk N sends it N bytes per write, 20 ms apart (frames split
+      across reads).
   varlink-raw.py SOCKET flood BYTES
       sends BYTES bytes of one unterminated JSON string (an oversize
       message), then reports like 'send'.
@@ -64,6 +66,7 @@ def main(argv):
     more = None
     oneway = False
     repeat = 1
+    chunk = None
     it = iter(argv[1:])
     for a in it:
         if a == "--more":
@@ -74,6 +77,8 @@ def main(argv):
             timeout = float(next(it))
         elif a == "--repeat":
             repeat = int(next(it))
+        elif a == "--chunk":
+            chunk = int(next(it))
         else:
             args.append(a)
     if len(args) < 2:
@@ -112,7 +117,13 @@ def main(argv):
         else:
             n = int(args[2])
             data = b'{"method":"io.spmtier.daemon.GetStatus","parameters":{"x":"' + b"a" * n
-        send_all(s, data)
+        if chunk:
+            import time
+            for i in range(0, len(data), chunk):
+                send_all(s, data[i:i + chunk])
+                time.sleep(0.02)
+        else:
+            send_all(s, data)
         replies, state = read_replies(s, stop_on_last=False)
         for r in replies:
             print(json.dumps(r, sort_keys=True))
