@@ -55,8 +55,11 @@ int vl_buffer_append_frame(struct vl_buffer *b, const char *data, size_t len) {
 int vl_buffer_next_frame(struct vl_buffer *b, size_t *scan, const char **ret_frame,
                          size_t *ret_len) {
         size_t len = vl_buffer_len(b);
-        const char *base = b->data + b->start;
+        const char *base;
 
+        if (len == 0)
+                return 0;
+        base = b->data + b->start;
         if (*scan < len) {
                 const char *nul = memchr(base + *scan, '\0', len - *scan);
                 if (nul) {

@@ -573,7 +573,7 @@ static int conn_dispatch(struct vl_connection *c, struct json_object *msg) {
 }
 
 static void conn_process(struct vl_connection *c) {
-        _cleanup_(conn_unrefp) struct vl_connection *ref = conn_ref(c);
+        _cleanup_(conn_unrefp) _unused_ struct vl_connection *ref = conn_ref(c);
 
         c->dispatching = true;
         while (!c->dead && !c->current) {
@@ -673,7 +673,7 @@ static int conn_defer(sd_event_source *source, void *userdata) {
 }
 
 static void conn_close(struct vl_connection *c, const char *why) {
-        _cleanup_(conn_unrefp) struct vl_connection *ref = conn_ref(c);
+        _cleanup_(conn_unrefp) _unused_ struct vl_connection *ref = conn_ref(c);
         struct varlink_server *s = c->server;
         struct varlink_call *call;
 
