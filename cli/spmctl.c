@@ -34,11 +34,11 @@
 
 #include "spmtier/json-util.h"
 #include "spmtier/macro.h"
+#include "spmctl-util.h"
 #include "varlink.h"
 
 #define IFACE "io.spmtier.daemon"
 #define DEFAULT_SOCKET "/run/spmtierd/io.spmtier.daemon"
-#define USEC_PER_SEC INT64_C(1000000)
 
 enum {
         EXIT_OK = 0,
@@ -81,95 +81,6 @@ struct context {
         struct varlink_client *client;
 };
 
-/* ---- small parsers ----------------------------------------------------------------------- */
-
-/* Parses a size: "4096", "512M", "64G", "1.5GiB", "2T" (1024-based; K M G T P, an optional
- * "i" and "B"). Returns 0 or -EINVAL/-ERANGE. */
-static int parse_size(const char *s, uint64_t *ret) {
-        static const struct { char c; unsigned shift; } units[] = {
-                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 }, { 'P', 50 },
-        };
-        char *end;
-        double v;
-        unsigned shift = 0;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || end == s || !isfinite(v))
-                return -EINVAL;
-        if (*end) {
-                bool found = false;
-                for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                        if (*end == units[i].c || *end == units[i].c + ('a' - 'A')) {
-                                shift = units[i].shift;
-                                found = true;
-                        }
-                if (found) {
-                        end++;
-                        if (*end == 'i')
-                                end++;
-                }
-                if (*end == 'B')
-                        end++;
-                if (*end)
-                        return -EINVAL;
-        }
-        v = ldexp(v, (int) shift);
-        if (v >= 18446744073709551616.0)
-                return -ERANGE;
-        if (v != floor(v))
-                return -EINVAL; /* a fraction of a byte */
-        *ret = (uint64_t) v;
-        return 0;
-}
-
-/* Parses a duration: "30s", "100ms", "250us", "5min", "2h", "1d", "1.5s"; a bare number is
- * seconds. Returns 0 or -EINVAL/-ERANGE. */
-static int parse_duration(const char *s, uint64_t *ret_usec) {
-        static const struct { const char *suffix; double usec; } units[] = {
-                { "us", 1 }, { "usec", 1 }, { "ms", 1e3 }, { "msec", 1e3 },
-                { "s", 1e6 }, { "sec", 1e6 }, { "m", 60e6 }, { "min", 60e6 },
-                { "h", 3600e6 }, { "d", 86400e6 }, { "", 1e6 },
-        };
-        char *end;
-        double v;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || end == s || !isfinite(v))
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (strcmp(end, units[i].suffix) == 0) {
-                        v *= units[i].usec;
-                        if (v >= 9223372036854775808.0)
-                                return -ERANGE;
-                        *ret_usec = (uint64_t) llround(v);
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-/* Parses a non-negative integer in decimal or 0x-hex, up to max. */
-static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
-        char *end;
-        unsigned long long v;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &end, 0);
-        if (errno != 0 || *end)
-                return errno == ERANGE ? -ERANGE : -EINVAL;
-        if (v > max)
-                return -ERANGE;
-        *ret = v;
-        return 0;
-}
-
 /* Parses a GPU list "0,1,3" into a JSON array. */
 static int parse_gpus(const char *s, struct json_object **ret) {
         _cleanup_json_ struct json_object *a = json_object_new_array();
@@ -190,44 +101,6 @@ static int parse_gpus(const char *s, struct json_object **ret) {
 }
 
 /* ---- output helpers ---------------------------------------------------------------------- */
-
-static const char *format_bytes(char buf[static 32], int64_t bytes) {
-        static const char suffix[] = "KMGTP";
-        double v = (double) bytes;
-        int i = -1;
-
-        if (bytes < 1024 && bytes > -1024) {
-                snprintf(buf, 32, "%" PRIi64 "B", bytes);
-                return buf;
-        }
-        while (fabs(v) >= 1024 && i < (int) sizeof(suffix) - 2) {
-                v /= 1024;
-                i++;
-        }
-        snprintf(buf, 32, "%.*f%c", fabs(v) < 10 ? 1 : 0, v, suffix[i]);
-        return buf;
-}
-
-static const char *format_duration(char buf[static 32], int64_t usec) {
-        if (usec < 0)
-                snprintf(buf, 32, "-");
-        else if (usec < 1000)
-                snprintf(buf, 32, "%" PRIi64 "us", usec);
-        else if (usec < 1000000)
-                snprintf(buf, 32, "%.*fms", usec < 10000 ? 1 : 0, usec / 1e3);
-        else if (usec < 60 * USEC_PER_SEC)
-                snprintf(buf, 32, "%.*fs", usec < 10 * 1000000 ? 1 : 0, usec / 1e6);
-        else if (usec < 3600 * USEC_PER_SEC)
-                snprintf(buf, 32, "%" PRIi64 "min %" PRIi64 "s", usec / (60 * 1000000),
-                         usec / 1000000 % 60);
-        else if (usec < 86400 * USEC_PER_SEC)
-                snprintf(buf, 32, "%" PRIi64 "h %" PRIi64 "min", usec / 3600000000,
-                         usec / 60000000 % 60);
-        else
-                snprintf(buf, 32, "%" PRIi64 "d %" PRIi64 "h", usec / 86400000000,
-                         usec / 3600000000 % 24);
-        return buf;
-}
 
 static int64_t now_realtime_usec(void) {
         struct timespec ts;
@@ -1223,7 +1096,7 @@ static int parse_argv(struct context *ctx, int argc, char **argv) {
                                 return usage_error("invalid --gpus \"%s\" (e.g. 0,1)", optarg);
                         break;
                 case ARG_QUOTA: {
-                        int64_t v;
+                        int64_t v = 0;
                         ctx->opts_given |= OPT_QUOTA;
                         r = arg_size("--vram-quota", optarg, &v);
                         ctx->quota = (uint64_t) v;
@@ -1251,7 +1124,7 @@ static int parse_argv(struct context *ctx, int argc, char **argv) {
                         r = arg_uint("--gpu", optarg, INT32_MAX, &ctx->gpu);
                         break;
                 case ARG_COUNT: {
-                        int64_t v;
+                        int64_t v = 0;
                         ctx->opts_given |= OPT_COUNT;
                         r = arg_uint("--count", optarg, INT64_MAX, &v);
                         ctx->count = (uint64_t) v;
