@@ -57,6 +57,23 @@ refused "unknown section" $'[Nonsense]\nA=b' "spmtierd.conf:1"
 refused "no section" $'Hysteresis=2' "spmtierd.conf:1"
 refused "continued bad line" $'[Policy]\nHysteresis=\\\n  banana' "spmtierd.conf:2"
 
+# Drop-ins: FILE.d/*.conf after FILE, in file-name order; the last assignment wins.
+write_conf "Hysteresis=2.5"
+mkdir -p "$SPM_CONF.d"
+printf '[Policy]\nHysteresis=4\n' >"$SPM_CONF.d/20-b.conf"
+printf '[Policy]\nHysteresis=3\nQuarantineEpochs=77\n' >"$SPM_CONF.d/10-a.conf"
+printf '[Policy]\nHysteresis=9\n' >"$SPM_CONF.d/30-c.conf.disabled"
+spm_check_rc "reload with drop-ins" 0 spm_ctl reload
+spm_check_match "reload lists the files in order" "spmtierd.conf, .*10-a.conf, .*20-b.conf\.$" "$SPM_OUT"
+spm_check_match "last drop-in wins" '^4.0$|^4$' "$(hysteresis)"
+spm_check_match "earlier drop-in keys stay" '^77$' \
+        "$(spm_ctl policy --json | spm_json 'j["policy"]["settings"]["quarantine_epochs"]')"
+printf '[Policy]\nHysteresis=x\n' >"$SPM_CONF.d/20-b.conf"
+spm_check_rc "a bad drop-in is refused" 1 spm_ctl reload
+spm_check_match "naming the drop-in and line" "20-b.conf:2" "$SPM_ERR"
+spm_check_match "old value kept after a bad drop-in" '^4.0$|^4$' "$(hysteresis)"
+rm -rf "$SPM_CONF.d"
+
 write_conf "Hysteresis=3.5"
 kill -HUP "$SPM_DAEMON_PID"
 for ((i = 0; i < 100; i++)); do
