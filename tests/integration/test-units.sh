@@ -55,7 +55,7 @@ spm_check "socket is named varlink" grep -qx FileDescriptorName=varlink "$socket
 spm_check "socket listens on the default path" \
         grep -qx ListenStream=/run/spmtierd/io.spmtier.daemon "$socket"
 
-(cd "$SPM_TMP" && SYSTEMD_COLORS=0 systemd-analyze security --offline=yes --no-pager \
+(cd "$SPM_TMP" && SYSTEMD_COLORS=0 COLUMNS=200 systemd-analyze security --offline=yes --no-pager \
         ./spmtierd.service) >"$SPM_TMP/security.txt" 2>&1
 rc=$?
 spm_check "systemd-analyze security --offline=yes runs (rc=$rc)" test "$rc" = 0
