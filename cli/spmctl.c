@@ -68,15 +68,11 @@ struct context {
         bool json;
         uint64_t timeout_usec;
         unsigned opts_given; /* OPT_* seen on the command line */
-
-        /* verb options */
-        int64_t uid;
-        struct json_object *gpus; /* []int */
-        uint64_t quota;
-        const char *policy;
-        uint64_t ttl_usec;
-        int64_t pid, job, gpu;
-        uint64_t count;
+        /* The call's parameters: verb options land here under their IDL names (they mean
+         * the same in every method that takes them); verbs add their positional args. */
+        struct json_object *params;
+        int64_t job;    /* --job, also for messages */
+        uint64_t count; /* --count (monitor) */
 
         struct varlink_client *client;
 };
@@ -324,10 +320,9 @@ static int report_error(struct context *ctx, const char *error, struct json_obje
         return denied ? EXIT_DENIED : EXIT_DAEMON_ERROR;
 }
 
-/* Calls IFACE.method with params (borrowed, may be NULL); on success *ret gets the reply's
- * parameters. Returns an exit code; errors are reported. */
-static int call(struct context *ctx, const char *method, struct json_object *params,
-                struct json_object **ret) {
+/* Calls IFACE.method with ctx->params; on success *ret gets the reply's parameters. Returns
+ * an exit code; errors are reported. */
+static int call(struct context *ctx, const char *method, struct json_object **ret) {
         _cleanup_json_ struct json_object *reply = NULL;
         char full[128];
         const char *error = NULL;
@@ -337,7 +332,7 @@ static int call(struct context *ctx, const char *method, struct json_object *par
         if (r != EXIT_OK)
                 return r;
         snprintf(full, sizeof(full), IFACE ".%s", method);
-        r = varlink_client_call(ctx->client, full, params, &reply, &error);
+        r = varlink_client_call(ctx->client, full, ctx->params, &reply, &error);
         if (r < 0)
                 return transport_error(ctx, method, r);
         if (error)
@@ -356,11 +351,24 @@ static bool print_json(struct context *ctx, struct json_object *reply) {
         return true;
 }
 
-/* Adds key: int to params when the option was given. */
-static void add_opt_int(struct context *ctx, struct json_object *params, unsigned opt,
-                        const char *key, int64_t v) {
-        if (ctx->opts_given & opt)
-                json_object_object_add(params, key, json_object_new_int64(v));
+/* Calls a List* method. Returns an exit code; *ret_items gets the reply's array `key`, or
+ * NULL when nothing is left to print: --json printed the reply, or the list was empty and
+ * `empty` was printed. */
+static int call_list(struct context *ctx, const char *method, const char *key, const char *empty, struct json_object **ret_reply,
+                     struct json_object **ret_items) {
+        struct json_object *items;
+        int r;
+
+        *ret_items = NULL;
+        r = call(ctx, method, ret_reply);
+        if (r != EXIT_OK || print_json(ctx, *ret_reply))
+                return r;
+        items = j_get(*ret_reply, key);
+        if (!items || json_object_array_length(items) == 0)
+                printf("%s\n", empty);
+        else
+                *ret_items = items;
+        return EXIT_OK;
 }
 
 static int usage_error(const char *fmt, ...) _printf_(1, 2);
@@ -399,7 +407,7 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
         struct table t = { .n_columns = 6 };
         int r;
 
-        r = call(ctx, "GetStatus", NULL, &reply);
+        r = call(ctx, "GetStatus", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         st = j_get(reply, "status");
@@ -450,7 +458,7 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_jobs(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *jobs;
         struct table t = { .n_columns = 11 };
         char b1[32], b2[32], gl[128], pl[256];
@@ -458,18 +466,10 @@ static int verb_jobs(struct context *ctx, int argc, char **argv) {
         size_t n;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_UID, "uid", ctx->uid);
-        r = call(ctx, "ListJobs", params, &reply);
-        if (r != EXIT_OK || print_json(ctx, reply))
+        r = call_list(ctx, "ListJobs", "jobs", "No jobs.", &reply, &jobs);
+        if (r != EXIT_OK || !jobs)
                 return r;
-        jobs = j_get(reply, "jobs");
-        n = jobs ? json_object_array_length(jobs) : 0;
-        if (n == 0) {
-                printf("No jobs.\n");
-                return EXIT_OK;
-        }
+        n = json_object_array_length(jobs);
         table_header(&t, "JOB", "UID", "GPUS", "QUOTA", "POLICY", "FROZEN", "PIDS", "EXPIRES",
                      "MIGRATIONS", "TO-GPU", "TO-RAM", NULL);
         for (size_t i = 0; i < n; i++) {
@@ -501,28 +501,21 @@ static void print_job_counters(struct json_object *c) {
 }
 
 static int verb_job_start(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *job;
         char b1[32], gl[128];
         int64_t id = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         r = arg_uint("job id", argv[1], INT64_MAX, &id);
         if (r != EXIT_OK)
                 return r;
         if (!(ctx->opts_given & OPT_GPUS))
                 return usage_error("job-start needs --gpus LIST (e.g. --gpus 0,1)");
-        json_object_object_add(params, "id", json_object_new_int64(id));
-        json_object_object_add(params, "uid", json_object_new_int64(
-                                       ctx->opts_given & OPT_UID ? ctx->uid : (int64_t) getuid()));
-        json_object_object_add(params, "gpus", json_object_get(ctx->gpus));
-        add_opt_int(ctx, params, OPT_QUOTA, "vram_quota", (int64_t) ctx->quota);
-        if (ctx->opts_given & OPT_POLICY)
-                json_object_object_add(params, "policy", json_object_new_string(ctx->policy));
-        add_opt_int(ctx, params, OPT_TTL, "ttl_usec", (int64_t) ctx->ttl_usec);
-        r = call(ctx, "RegisterJob", params, &reply);
+        json_object_object_add(ctx->params, "id", json_object_new_int64(id));
+        if (!(ctx->opts_given & OPT_UID))
+                json_object_object_add(ctx->params, "uid", json_object_new_int64(getuid()));
+        r = call(ctx, "RegisterJob", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         job = j_get(reply, "job");
@@ -535,19 +528,17 @@ static int verb_job_start(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_job_end(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *s;
         char b1[32];
         int64_t id = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         r = arg_uint("job id", argv[1], INT64_MAX, &id);
         if (r != EXIT_OK)
                 return r;
-        json_object_object_add(params, "id", json_object_new_int64(id));
-        r = call(ctx, "UnregisterJob", params, &reply);
+        json_object_object_add(ctx->params, "id", json_object_new_int64(id));
+        r = call(ctx, "UnregisterJob", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         s = j_get(reply, "summary");
@@ -558,26 +549,17 @@ static int verb_job_end(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_ranges(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *ranges;
         struct table t = { .n_columns = 10 };
         char b1[32];
         size_t n;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_PID, "pid", ctx->pid);
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
-        r = call(ctx, "ListRanges", params, &reply);
-        if (r != EXIT_OK || print_json(ctx, reply))
+        r = call_list(ctx, "ListRanges", "ranges", "No ranges.", &reply, &ranges);
+        if (r != EXIT_OK || !ranges)
                 return r;
-        ranges = j_get(reply, "ranges");
-        n = ranges ? json_object_array_length(ranges) : 0;
-        if (n == 0) {
-                printf("No ranges.\n");
-                return EXIT_OK;
-        }
+        n = json_object_array_length(ranges);
         table_header(&t, "PID", "JOB", "START", "LENGTH", "LOCATION", "PREFERRED", "HINT",
                      "MOVES", "QUARANTINED", "HEAT (accesses/epoch)", NULL);
         for (size_t i = 0; i < n; i++) {
@@ -609,14 +591,12 @@ static int verb_ranges(struct context *ctx, int argc, char **argv) {
 static const char *const hint_kinds[] = { "hot", "cold", "pin_gpu", "pin_ram", "streaming", "none" };
 
 static int verb_hint(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         _cleanup_free_ char *kind = NULL;
         int64_t pid = 0, start = 0, length = 0;
         bool known = false;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         if ((r = arg_uint("pid", argv[1], INT32_MAX, &pid)) != EXIT_OK ||
             (r = arg_uint("start address", argv[2], INT64_MAX, &start)) != EXIT_OK ||
             (r = arg_size("length", argv[3], &length)) != EXIT_OK)
@@ -632,13 +612,11 @@ static int verb_hint(struct context *ctx, int argc, char **argv) {
         if (!known)
                 return usage_error("unknown hint kind \"%s\" (hot, cold, pin-gpu, pin-ram, "
                                    "streaming, none)", argv[4]);
-        json_object_object_add(params, "pid", json_object_new_int64(pid));
-        json_object_object_add(params, "start", json_object_new_int64(start));
-        json_object_object_add(params, "length", json_object_new_int64(length));
-        json_object_object_add(params, "kind", json_object_new_string(kind));
-        add_opt_int(ctx, params, OPT_GPU, "gpu", ctx->gpu);
-        add_opt_int(ctx, params, OPT_TTL, "ttl_usec", (int64_t) ctx->ttl_usec);
-        r = call(ctx, "Hint", params, &reply);
+        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
+        json_object_object_add(ctx->params, "start", json_object_new_int64(start));
+        json_object_object_add(ctx->params, "length", json_object_new_int64(length));
+        json_object_object_add(ctx->params, "kind", json_object_new_string(kind));
+        r = call(ctx, "Hint", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         if (strcmp(kind, "none") == 0)
@@ -651,7 +629,7 @@ static int verb_hint(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_hints(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *hints;
         struct table t = { .n_columns = 6 };
         char b1[32];
@@ -659,19 +637,10 @@ static int verb_hints(struct context *ctx, int argc, char **argv) {
         size_t n;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_PID, "pid", ctx->pid);
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
-        r = call(ctx, "ListHints", params, &reply);
-        if (r != EXIT_OK || print_json(ctx, reply))
+        r = call_list(ctx, "ListHints", "hints", "No hints.", &reply, &hints);
+        if (r != EXIT_OK || !hints)
                 return r;
-        hints = j_get(reply, "hints");
-        n = hints ? json_object_array_length(hints) : 0;
-        if (n == 0) {
-                printf("No hints.\n");
-                return EXIT_OK;
-        }
+        n = json_object_array_length(hints);
         table_header(&t, "PID", "START", "LENGTH", "KIND", "GPU", "EXPIRES", NULL);
         for (size_t i = 0; i < n; i++) {
                 struct json_object *h = json_object_array_get_idx(hints, i);
@@ -694,18 +663,16 @@ static int verb_hints(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_attach(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         int64_t job = 0, pid = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         if ((r = arg_uint("job id", argv[1], INT64_MAX, &job)) != EXIT_OK ||
             (r = arg_uint("pid", argv[2], INT32_MAX, &pid)) != EXIT_OK)
                 return r;
-        json_object_object_add(params, "job", json_object_new_int64(job));
-        json_object_object_add(params, "pid", json_object_new_int64(pid));
-        r = call(ctx, "AttachProcess", params, &reply);
+        json_object_object_add(ctx->params, "job", json_object_new_int64(job));
+        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
+        r = call(ctx, "AttachProcess", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         printf("Process %" PRIi64 " attached to job %" PRIi64 ".\n", pid, job);
@@ -713,16 +680,14 @@ static int verb_attach(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_detach(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         int64_t pid = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         if ((r = arg_uint("pid", argv[1], INT32_MAX, &pid)) != EXIT_OK)
                 return r;
-        json_object_object_add(params, "pid", json_object_new_int64(pid));
-        r = call(ctx, "DetachProcess", params, &reply);
+        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
+        r = call(ctx, "DetachProcess", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         printf("Process %" PRIi64 " detached.\n", pid);
@@ -793,30 +758,28 @@ static int parse_setting(struct json_object *settings, const char *arg) {
 }
 
 static int verb_policy(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object(),
-                                          *settings = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL, *settings = json_object_new_object();
         struct json_object *p, *s, *avail;
         char b1[32];
         bool set = false;
         int r;
 
-        if (!params || !settings)
+        if (!settings)
                 return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
         for (int i = 1; i < argc; i++) {
                 if (strchr(argv[i], '=')) {
                         r = parse_setting(settings, argv[i]);
                         if (r != EXIT_OK)
                                 return r;
-                } else if (!j_get(params, "name"))
-                        json_object_object_add(params, "name", json_object_new_string(argv[i]));
+                } else if (!j_get(ctx->params, "name"))
+                        json_object_object_add(ctx->params, "name", json_object_new_string(argv[i]));
                 else
                         return usage_error("policy takes one NAME and KEY=VALUE settings");
                 set = true;
         }
         if (json_object_object_length(settings) > 0)
-                json_object_object_add(params, "settings", json_object_get(settings));
-        r = call(ctx, set ? "SetPolicy" : "GetPolicy", params, &reply);
+                json_object_object_add(ctx->params, "settings", json_object_get(settings));
+        r = call(ctx, set ? "SetPolicy" : "GetPolicy", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         p = j_get(reply, "policy");
@@ -842,18 +805,15 @@ static int verb_policy(struct context *ctx, int argc, char **argv) {
 }
 
 static int verb_drain(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         char b1[32];
         int64_t gpu = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
         if ((r = arg_uint("GPU index", argv[1], INT32_MAX, &gpu)) != EXIT_OK)
                 return r;
-        json_object_object_add(params, "gpu", json_object_new_int64(gpu));
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
-        r = call(ctx, "Drain", params, &reply);
+        json_object_object_add(ctx->params, "gpu", json_object_new_int64(gpu));
+        r = call(ctx, "Drain", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         printf("Drained GPU %" PRIi64 ": %" PRIi64 " moves, %s back to RAM, %" PRIi64 " failures.\n",
@@ -863,13 +823,10 @@ static int verb_drain(struct context *ctx, int argc, char **argv) {
 }
 
 static int freeze_thaw(struct context *ctx, const char *method, const char *done) {
-        _cleanup_json_ struct json_object *reply = NULL, *params = json_object_new_object();
+        _cleanup_json_ struct json_object *reply = NULL;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
-        r = call(ctx, method, params, &reply);
+        r = call(ctx, method, &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         if (ctx->opts_given & OPT_JOB)
@@ -893,7 +850,7 @@ static int verb_reload(struct context *ctx, int argc, char **argv) {
         size_t n;
         int r;
 
-        r = call(ctx, "Reload", NULL, &reply);
+        r = call(ctx, "Reload", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
         files = j_get(reply, "config_files");
@@ -935,17 +892,13 @@ static void print_event(struct json_object *e) {
 }
 
 static int verb_monitor(struct context *ctx, int argc, char **argv) {
-        _cleanup_json_ struct json_object *params = json_object_new_object();
         uint64_t seen = 0;
         int r;
 
-        if (!params)
-                return EXIT_DAEMON_ERROR;
-        add_opt_int(ctx, params, OPT_JOB, "job", ctx->job);
         r = connect_daemon(ctx);
         if (r != EXIT_OK)
                 return r;
-        r = varlink_client_send(ctx->client, IFACE ".Monitor", params, VARLINK_CALL_MORE);
+        r = varlink_client_send(ctx->client, IFACE ".Monitor", ctx->params, VARLINK_CALL_MORE);
         if (r < 0)
                 return transport_error(ctx, "Monitor", r);
         for (;;) {
@@ -1040,6 +993,24 @@ static const char *opt_name(unsigned opt) {
         return "?";
 }
 
+/* An integer verb option: recorded in opts_given and stored as params[key] (and in *ret). */
+static int opt_uint(struct context *ctx, unsigned opt, const char *key, const char *arg,
+                    uint64_t max, int64_t *ret) {
+        int64_t v = 0;
+        char what[32];
+        int r;
+
+        ctx->opts_given |= opt;
+        snprintf(what, sizeof(what), "--%s", key);
+        r = arg_uint(what, arg, max, &v);
+        if (r != EXIT_OK)
+                return r;
+        json_object_object_add(ctx->params, key, json_object_new_int64(v));
+        if (ret)
+                *ret = v;
+        return EXIT_OK;
+}
+
 static int parse_argv(struct context *ctx, int argc, char **argv) {
         enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON, ARG_TIMEOUT, ARG_UID, ARG_GPUS,
                ARG_QUOTA, ARG_POLICY, ARG_TTL, ARG_PID, ARG_JOB, ARG_GPU, ARG_COUNT };
@@ -1085,43 +1056,43 @@ static int parse_argv(struct context *ctx, int argc, char **argv) {
                                 return usage_error("invalid --timeout \"%s\" (e.g. 5s, 500ms)", optarg);
                         break;
                 case ARG_UID:
-                        ctx->opts_given |= OPT_UID;
-                        r = arg_uint("--uid", optarg, UINT32_MAX - 1, &ctx->uid);
+                        r = opt_uint(ctx, OPT_UID, "uid", optarg, UINT32_MAX - 1, NULL);
                         break;
-                case ARG_GPUS:
+                case ARG_GPUS: {
+                        struct json_object *gpus = NULL;
                         ctx->opts_given |= OPT_GPUS;
-                        json_object_put(ctx->gpus);
-                        ctx->gpus = NULL;
-                        if (parse_gpus(optarg, &ctx->gpus) < 0)
+                        if (parse_gpus(optarg, &gpus) < 0)
                                 return usage_error("invalid --gpus \"%s\" (e.g. 0,1)", optarg);
+                        json_object_object_add(ctx->params, "gpus", gpus);
                         break;
+                }
                 case ARG_QUOTA: {
                         int64_t v = 0;
                         ctx->opts_given |= OPT_QUOTA;
                         r = arg_size("--vram-quota", optarg, &v);
-                        ctx->quota = (uint64_t) v;
+                        json_object_object_add(ctx->params, "vram_quota", json_object_new_int64(v));
                         break;
                 }
                 case ARG_POLICY:
                         ctx->opts_given |= OPT_POLICY;
-                        ctx->policy = optarg;
+                        json_object_object_add(ctx->params, "policy", json_object_new_string(optarg));
                         break;
-                case ARG_TTL:
+                case ARG_TTL: {
+                        uint64_t ttl;
                         ctx->opts_given |= OPT_TTL;
-                        if (parse_duration(optarg, &ctx->ttl_usec) < 0 || ctx->ttl_usec > INT64_MAX)
+                        if (parse_duration(optarg, &ttl) < 0 || ttl > INT64_MAX)
                                 return usage_error("invalid --ttl \"%s\" (e.g. 30s, 2h)", optarg);
+                        json_object_object_add(ctx->params, "ttl_usec", json_object_new_int64((int64_t) ttl));
                         break;
+                }
                 case ARG_PID:
-                        ctx->opts_given |= OPT_PID;
-                        r = arg_uint("--pid", optarg, INT32_MAX, &ctx->pid);
+                        r = opt_uint(ctx, OPT_PID, "pid", optarg, INT32_MAX, NULL);
                         break;
                 case ARG_JOB:
-                        ctx->opts_given |= OPT_JOB;
-                        r = arg_uint("--job", optarg, INT64_MAX, &ctx->job);
+                        r = opt_uint(ctx, OPT_JOB, "job", optarg, INT64_MAX, &ctx->job);
                         break;
                 case ARG_GPU:
-                        ctx->opts_given |= OPT_GPU;
-                        r = arg_uint("--gpu", optarg, INT32_MAX, &ctx->gpu);
+                        r = opt_uint(ctx, OPT_GPU, "gpu", optarg, INT32_MAX, NULL);
                         break;
                 case ARG_COUNT: {
                         int64_t v = 0;
@@ -1189,6 +1160,11 @@ int main(int argc, char **argv) {
         /* A monitor piped into head(1) must end quietly, not die from SIGPIPE mid-line. */
         signal(SIGPIPE, SIG_IGN);
 
+        ctx.params = json_object_new_object();
+        if (!ctx.params) {
+                fprintf(stderr, "Out of memory\n");
+                return EXIT_DAEMON_ERROR;
+        }
         hoist_options(argc, argv);
         r = parse_argv(&ctx, argc, argv);
         if (r != EXIT_OK)
@@ -1224,6 +1200,6 @@ int main(int argc, char **argv) {
                 r = EXIT_DAEMON_ERROR;
 finish:
         varlink_client_free(ctx.client);
-        json_object_put(ctx.gpus);
+        json_object_put(ctx.params);
         return r < 0 ? EXIT_OK : r;
 }

@@ -269,3 +269,25 @@ spm_wait_line() {
         done
         return 1
 }
+
+# Writes a config for a modelled node with $1 GPUs (default 2): jobs can then
+# name GPUs, and Drain and GPU hints have somewhere to go. Extra lines ($2...) follow.
+spm_gpu_config() {
+        local n=${1:-2}
+        shift
+        printf '[Machine]\nProfile=mi250x-gcd\nGPUs=%s\n' "$n" >"$SPM_CONF"
+        [[ $# -gt 0 ]] && printf '%s\n' "$@" >>"$SPM_CONF"
+        return 0
+}
+
+# Starts a process to attach to jobs (`sleep 600`, or the command given) and
+# sets SPM_SPAWNED to its pid; the EXIT trap ends it.
+spm_spawn() {
+        if (($#)); then
+                "$@" &
+        else
+                sleep 600 &
+        fi
+        SPM_SPAWNED=$!
+        SPM_PIDS+=("$SPM_SPAWNED")
+}

@@ -12,7 +12,7 @@ spm_require systemd-socket-activate
 spm_setup
 N=$SPM_TMP/notify
 spm_notify_listen "$SPM_TMP/notify.sock" "$N"
-printf '[Machine]\nProfile=mi250x-gcd\nGPUs=1\n' >"$SPM_CONF"
+spm_gpu_config 1
 
 # --socket points elsewhere on purpose: an activated daemon must ignore it.
 echo "----- systemd-socket-activate spmtierd -----" >>"$SPM_LOG"

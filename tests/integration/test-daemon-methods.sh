@@ -8,21 +8,13 @@
 
 . "$(dirname "$0")/lib.sh"
 spm_setup
-cat >"$SPM_CONF" <<CONF
-[Machine]
-Profile=mi250x-gcd
-GPUs=2
-[Policy]
-EpochSec=10ms
-CONF
+spm_gpu_config 2 "[Policy]" "EpochSec=10ms"
 spm_start_daemon
 
-sleep 600 &
-P1=$!
-SPM_PIDS+=("$P1")
-sleep 600 &
-P2=$!
-SPM_PIDS+=("$P2")
+spm_spawn
+P1=$SPM_SPAWNED
+spm_spawn
+P2=$SPM_SPAWNED
 A=0x7f0000000000
 
 # --- org.varlink.service -------------------------------------------------------

@@ -10,19 +10,17 @@
 [[ $(id -u) == 0 ]] || spm_skip "needs root to run spmctl as another user"
 spm_require setpriv
 spm_setup
-printf '[Machine]\nProfile=mi250x-gcd\nGPUs=2\n' >"$SPM_CONF"
+spm_gpu_config 2
 spm_start_daemon
 
 NOBODY=$(id -u nobody)
 as_nobody() {
         setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
 }
-as_nobody sleep 600 &
-PN=$!
-SPM_PIDS+=("$PN")
-sleep 600 &
-PR=$!
-SPM_PIDS+=("$PR")
+spm_spawn setpriv --reuid=nobody --regid=nogroup --clear-groups sleep 600
+PN=$SPM_SPAWNED
+spm_spawn
+PR=$SPM_SPAWNED
 # setpriv execs sleep: $PN is nobody's sleep once the exec happened.
 for ((i = 0; i < 100; i++)); do
         [[ $(stat -c %u "/proc/$PN" 2>/dev/null) == "$NOBODY" ]] && break

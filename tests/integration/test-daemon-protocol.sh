@@ -8,12 +8,11 @@
 
 . "$(dirname "$0")/lib.sh"
 spm_setup
-printf '[Machine]\nProfile=mi250x-gcd\nGPUs=2\n' >"$SPM_CONF"
+spm_gpu_config 2
 spm_start_daemon
 
-sleep 600 &
-P1=$!
-SPM_PIDS+=("$P1")
+spm_spawn
+P1=$SPM_SPAWNED
 spm_check_rc "setup: job" 0 spm_ctl job-start 7 --uid 0 --gpus 0 --vram-quota 1G --ttl 1h
 spm_check_rc "setup: attach" 0 spm_ctl attach 7 "$P1"
 spm_check_rc "setup: range" 0 spm_raw call io.spmtier.daemon.AddRange "{\"pid\":$P1,\"start\":4194304,\"length\":4194304}"

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 spm_setup
 write_conf() {
-        printf '[Machine]\nProfile=mi250x-gcd\nGPUs=2\n[Policy]\n%s\n' "$1" >"$SPM_CONF"
+        spm_gpu_config 2 "[Policy]" "$1"
 }
 hysteresis() {
         spm_ctl policy --json | spm_json 'j["policy"]["settings"]["hysteresis"]'

@@ -7,14 +7,13 @@
 
 . "$(dirname "$0")/lib.sh"
 spm_setup
-printf '[Machine]\nProfile=mi250x-gcd\nGPUs=2\n' >"$SPM_CONF"
+spm_gpu_config 2
 spm_start_daemon
 
-sleep 600 &
-P1=$!
-sleep 600 &
-P2=$!
-SPM_PIDS+=("$P1" "$P2")
+spm_spawn
+P1=$SPM_SPAWNED
+spm_spawn
+P2=$SPM_SPAWNED
 
 spm_check_rc "job 1" 0 spm_ctl job-start 1 --uid 0 --gpus 0,1 --vram-quota 8G --ttl 2h
 spm_check_rc "job 2" 0 spm_ctl job-start 2 --uid 1000 --gpus 1 --policy none
