@@ -55,6 +55,14 @@ spm_check "socket is named varlink" grep -qx FileDescriptorName=varlink "$socket
 spm_check "socket listens on the default path" \
         grep -qx ListenStream=/run/spmtierd/io.spmtier.daemon "$socket"
 
+# tmpfiles.d: applied to an empty root, it makes the directories the units expect.
+out=$(systemd-tmpfiles --create --root="$SPM_TMP/root" "$SPM_SRC/systemd/spmtierd.tmpfiles" 2>&1)
+spm_check "systemd-tmpfiles accepts spmtierd.tmpfiles: $out" test -z "$out"
+for d in "755 run/spmtierd" "700 var/lib/spmtierd" "755 etc/spmtierd.conf.d"; do
+        spm_check "tmpfiles creates ${d#* } with mode ${d%% *}" \
+                test "$(stat -c %a "$SPM_TMP/root/${d#* }" 2>&1)" = "${d%% *}"
+done
+
 (cd "$SPM_TMP" && SYSTEMD_COLORS=0 COLUMNS=200 systemd-analyze security --offline=yes --no-pager \
         ./spmtierd.service) >"$SPM_TMP/security.txt" 2>&1
 rc=$?
