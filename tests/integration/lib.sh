@@ -24,6 +24,8 @@ SPM_SRC=${SPMTIER_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 SPMTIERD=${SPMTIERD:-$SPM_BUILD/daemon/spmtierd}
 SPMCTL=${SPMCTL:-$SPM_BUILD/cli/spmctl}
 VARLINK_RAW=${VARLINK_RAW:-$SPM_SRC/tests/integration/varlink-raw.py}
+# Debian's python3 directly: a version-manager shim earlier in PATH can cost seconds a call.
+SPM_PYTHON=${SPM_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
 SPM_TESTS=0
 SPM_FAILED=0
@@ -106,7 +108,7 @@ spm_reap() {
 spm_wait_socket() {
         local path=$1 limit=${2:-10} i
         for ((i = 0; i < limit * 20; i++)); do
-                if [[ -S $path ]] && python3 -c '
+                if [[ -S $path ]] && "$SPM_PYTHON" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])' "$path" 2>/dev/null; then
@@ -165,7 +167,7 @@ spm_ctl() {
 
 # Raw varlink client (tests/integration/varlink-raw.py) against the test daemon.
 spm_raw() {
-        python3 "$VARLINK_RAW" "$SPM_SOCK" "$@"
+        "$SPM_PYTHON" "$VARLINK_RAW" "$SPM_SOCK" "$@"
 }
 
 spm_fail() {
@@ -216,7 +218,7 @@ spm_check_match() {
 
 # spm_json EXPR : evaluates a Python expression over the JSON on stdin bound to j.
 spm_json() {
-        python3 -c 'import json, sys; j = json.load(sys.stdin); r = eval(sys.argv[1]); print(json.dumps(r) if not isinstance(r, str) else r)' "$1"
+        "$SPM_PYTHON" -c 'import json, sys; j = json.load(sys.stdin); r = eval(sys.argv[1]); print(json.dumps(r) if not isinstance(r, str) else r)' "$1"
 }
 
 # The daemon must still be running and answering GetStatus.
@@ -243,7 +245,7 @@ spm_done() {
 # appends each message to $2, one datagram per line ('\n' inside → ' | ').
 spm_notify_listen() {
         local sock=$1 out=$2 i
-        python3 -c '
+        "$SPM_PYTHON" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])

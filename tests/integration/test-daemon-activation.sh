@@ -16,7 +16,8 @@ spm_gpu_config 1
 
 # --socket points elsewhere on purpose: an activated daemon must ignore it.
 echo "----- systemd-socket-activate spmtierd -----" >>"$SPM_LOG"
-NOTIFY_SOCKET=$SPM_TMP/notify.sock systemd-socket-activate -l "$SPM_SOCK" --fdname=varlink -- \
+# systemd-socket-activate passes on only LISTEN_* and what -E names.
+systemd-socket-activate -l "$SPM_SOCK" --fdname=varlink -E NOTIFY_SOCKET="$SPM_TMP/notify.sock" -- \
         "$SPMTIERD" --socket "$SPM_TMP/not-this.sock" --state-dir "$SPM_STATE" --config "$SPM_CONF" \
         >>"$SPM_LOG" 2>&1 &
 SPM_DAEMON_PID=$!

@@ -61,14 +61,14 @@ denied "attach root's pid to own job" attach 200 "$PR"
 denied "attach own pid to root's job" attach 300 "$PN"
 denied "hint root's pid" hint "$PR" 0x400000 2M cold
 denied "detach root's pid" detach "$PR"
-spm_check_rc "nobody: raw RegisterJob" 1 as_nobody python3 "$VARLINK_RAW" "$SPM_SOCK" call \
+spm_check_rc "nobody: raw RegisterJob" 1 as_nobody "$SPM_PYTHON" "$VARLINK_RAW" "$SPM_SOCK" call \
         io.spmtier.daemon.RegisterJob "{\"id\":202,\"uid\":$NOBODY,\"gpus\":[0]}"
 spm_check_match "raw: PermissionDenied names the method" \
         '"error": "io.spmtier.daemon.PermissionDenied".*"method": "io.spmtier.daemon.RegisterJob|RegisterJob' "$SPM_OUT"
-spm_check_rc "nobody: raw AddRange on root's pid" 1 as_nobody python3 "$VARLINK_RAW" "$SPM_SOCK" call \
+spm_check_rc "nobody: raw AddRange on root's pid" 1 as_nobody "$SPM_PYTHON" "$VARLINK_RAW" "$SPM_SOCK" call \
         io.spmtier.daemon.AddRange "{\"pid\":$PR,\"start\":8388608,\"length\":4096}"
 spm_check_match "raw AddRange denied" "PermissionDenied" "$SPM_OUT"
-spm_check_rc "nobody: raw UnregisterJob of root's job" 1 as_nobody python3 "$VARLINK_RAW" "$SPM_SOCK" call \
+spm_check_rc "nobody: raw UnregisterJob of root's job" 1 as_nobody "$SPM_PYTHON" "$VARLINK_RAW" "$SPM_SOCK" call \
         io.spmtier.daemon.UnregisterJob '{"id":300}'
 spm_check_match "raw UnregisterJob denied" "PermissionDenied" "$SPM_OUT"
 
@@ -83,7 +83,7 @@ spm_check_match "nobody sees job 200 only" '^\[200\]$' "$(spm_json '[x["id"] for
 spm_check_rc "nobody: hints of others are hidden" 0 as_nobody "$SPMCTL" --socket "$SPM_SOCK" hints --json
 spm_check_match "nobody sees no hints" '^0$' "$(spm_json 'len(j["hints"])' <<<"$SPM_OUT")"
 spm_check_rc "nobody: attach own pid to own job" 0 as_nobody "$SPMCTL" --socket "$SPM_SOCK" attach 200 "$PN"
-spm_check_rc "nobody: add a range to own pid" 0 as_nobody python3 "$VARLINK_RAW" "$SPM_SOCK" call \
+spm_check_rc "nobody: add a range to own pid" 0 as_nobody "$SPM_PYTHON" "$VARLINK_RAW" "$SPM_SOCK" call \
         io.spmtier.daemon.AddRange "{\"pid\":$PN,\"start\":4194304,\"length\":4194304}"
 spm_check_rc "nobody: hint own pid" 0 as_nobody "$SPMCTL" --socket "$SPM_SOCK" hint "$PN" 0x400000 2M cold
 spm_check_rc "nobody: own job's policy" 0 as_nobody "$SPMCTL" --socket "$SPM_SOCK" policy --job 200 none

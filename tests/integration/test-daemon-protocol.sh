@@ -107,7 +107,7 @@ bad_call "hint kind unknown" io.spmtier.daemon.Hint "{\"pid\":$P1,\"start\":4194
 bad_call "hint length zero" io.spmtier.daemon.Hint "{\"pid\":$P1,\"start\":4194304,\"length\":0,\"kind\":\"cold\"}" \
         'InvalidValue|InvalidParameter'
 bad_call "hint wraps the address space" io.spmtier.daemon.Hint \
-        "{\"pid\":$P1,\"start\":9223372036854771712,\"length\":9223372036854771712,\"kind\":\"cold\"}" \
+        "{\"pid\":$P1,\"start\":18446744073709547520,\"length\":8192,\"kind\":\"cold\"}" \
         'InvalidValue|InvalidParameter'
 bad_call "huge integer" io.spmtier.daemon.UnregisterJob '{"id":123456789012345678901234567890}' \
         '"parameter": "id"|NoSuchJob'

@@ -47,12 +47,12 @@ spm_check_rc "--socket beats SPMTIER_SOCKET" 3 env SPMTIER_SOCKET="$SPM_TMP/env.
 spm_check_match "--socket path in the message" "no socket at $SPM_TMP/opt.sock" "$SPM_ERR"
 
 # A stale socket file (daemon died without cleaning up): nobody listens.
-python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$SPM_TMP/stale.sock"
+"$SPM_PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$SPM_TMP/stale.sock"
 spm_check_rc "stale socket" 3 "$SPMCTL" --socket "$SPM_TMP/stale.sock" status
 spm_check_match "stale socket message" "spmtierd is not running \(nobody listens on" "$SPM_ERR"
 
 # --- a server that accepts but never answers: --timeout, exit 5 --------------
-python3 -c '
+"$SPM_PYTHON" -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
 conns = []
@@ -64,7 +64,7 @@ spm_check_rc "silent daemon times out" 5 "$SPMCTL" --socket "$SPM_TMP/mute.sock"
 spm_check_match "timeout message" "did not answer GetStatus within 0.3s" "$SPM_ERR"
 
 # --- a server that hangs up mid-call: exit 3 ----------------------------------
-python3 -c '
+"$SPM_PYTHON" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
 while True:
@@ -77,7 +77,7 @@ spm_check_match "hang-up message" "closed the connection during ListJobs" "$SPM_
 # --- a socket this user may not open: exit 4 ----------------------------------
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
         mkdir -m 0700 "$SPM_TMP/private"
-        python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)' \
+        "$SPM_PYTHON" -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(60)' \
                 "$SPM_TMP/private/s.sock" &
         SPM_PIDS+=($!)
         spm_wait_socket "$SPM_TMP/private/s.sock" 5
