@@ -413,7 +413,13 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
         st = j_get(reply, "status");
         c = j_get(st, "counters");
         printf("spmtierd %s: %s\n", j_str(st, "version"), j_str(st, "status"));
-        printf("   Machine: %s (%s)\n", j_str(st, "machine"), j_bool(st, "has_gpu") ? "GPU" : "no GPU");
+        gpus = j_get(st, "gpus");
+        if (j_bool(st, "has_gpu"))
+                printf("   Machine: %s, %zu GPUs\n", j_str(st, "machine"),
+                       gpus ? json_object_array_length(gpus) : 0);
+        else
+                printf("   Machine: %s (no GPU: jobs and hints are kept, nothing moves)\n",
+                       j_str(st, "machine"));
         printf(" Collector: %s, mover: %s\n", j_str(st, "collector"), j_str(st, "mover"));
         printf("    Frozen: %s\n", j_bool(st, "frozen") ? "yes (no migrations)" : "no");
         printf("     Epoch: %" PRIi64 " (every %s)\n", j_int(st, "epoch"),
@@ -438,7 +444,6 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
                j_str(st, "last_reload")[0] ? j_str(st, "last_reload") : "none");
         printf("     State: %s\n", j_str(st, "state_error")[0] ? j_str(st, "state_error") : "saved");
 
-        gpus = j_get(st, "gpus");
         if (gpus && json_object_array_length(gpus) > 0) {
                 printf("\n");
                 table_header(&t, "GPU", "LOCATION", "CAPACITY", "USED", "IN", "OUT", NULL);
@@ -503,7 +508,7 @@ static void print_job_counters(struct json_object *c) {
 static int verb_job_start(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *job;
-        char b1[32], gl[128];
+        char b1[32], b2[32], gl[128];
         int64_t id = 0;
         int r;
 
@@ -523,7 +528,7 @@ static int verb_job_start(struct context *ctx, int argc, char **argv) {
                "lease %s.\n", j_int(job, "id"), j_bool(reply, "created") ? "registered" : "renewed",
                j_int(job, "uid"), join_ints(gl, sizeof(gl), j_get(job, "gpus")),
                j_is_null(job, "vram_quota") ? "none" : format_bytes(b1, j_int(job, "vram_quota")),
-               j_str(job, "policy"), format_duration(b1, j_int(job, "ttl_usec")));
+               j_str(job, "policy"), format_duration(b2, j_int(job, "ttl_usec")));
         return EXIT_OK;
 }
 

@@ -31,6 +31,7 @@ spm_check "the served IDL is daemon/io.spmtier.daemon.varlink" \
 spm_check_rc "spmctl status" 0 spm_ctl status
 spm_check_match "status names the daemon" "^spmtierd [0-9.]+: " "$SPM_OUT"
 spm_check_match "status shows the GPU table" "^GPU +LOCATION +CAPACITY" "$SPM_OUT"
+spm_check_match "status shows the machine" "Machine: mi250x-gcd, 2 GPUs" "$SPM_OUT"
 spm_check_rc "spmctl status --json" 0 spm_ctl status --json
 spm_check_match "status: 2 GPUs" '^2$' "$(spm_json 'len(j["status"]["gpus"])' <<<"$SPM_OUT")"
 spm_check_match "status: has_gpu" '^true$' "$(spm_json 'j["status"]["has_gpu"]' <<<"$SPM_OUT")"
@@ -39,7 +40,7 @@ spm_check_match "status: no jobs" '^0$' "$(spm_json 'j["status"]["jobs"]' <<<"$S
 
 # --- RegisterJob / RenewJob / ListJobs ----------------------------------------------
 spm_check_rc "job-start" 0 spm_ctl job-start 100 --uid 0 --gpus 0,1 --vram-quota 16G --ttl 1h
-spm_check_match "job-start says registered" "^Job 100 registered" "$SPM_OUT"
+spm_check_match "job-start says what it registered" "^Job 100 registered: uid 0, GPUs 0,1, VRAM quota 16G, policy spmtier, lease 1h 0min\.$" "$SPM_OUT"
 spm_check_rc "job-start again renews" 0 spm_ctl job-start 100 --uid 0 --gpus 0,1 --vram-quota 16G --ttl 1h --json
 spm_check_match "created is false on renewal" '^false$' "$(spm_json 'j["created"]' <<<"$SPM_OUT")"
 spm_check_rc "job-start 101 without quota" 0 spm_ctl job-start 101 --gpus 1 --policy none

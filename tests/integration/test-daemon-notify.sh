@@ -21,6 +21,8 @@ status=$(grep -oE 'STATUS=[^|]+' "$N" | tail -n1)
 spm_check_match "STATUS says there is no GPU (no config, no KFD)" "STATUS=.*([Nn]o GPU|no gpu|none)" "$status"
 spm_check_rc "GetStatus" 0 spm_ctl status --json
 spm_check_match "GetStatus has the one-line status" '.' "$(spm_json 'j["status"]["status"]' <<<"$SPM_OUT")"
+spm_check_rc "spmctl status without a GPU" 0 spm_ctl status
+spm_check_match "status says nothing moves without a GPU" "\(no GPU: jobs and hints are kept, nothing moves\)" "$SPM_OUT"
 spm_check "WATCHDOG=1 pings (WatchdogSec=0.2s)" spm_wait_line "$N" '(^|\| )WATCHDOG=1' 2
 pings=$(grep -c 'WATCHDOG=1' "$N")
 sleep 1
