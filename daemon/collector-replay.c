@@ -28,6 +28,8 @@ struct replay {
         struct spm_trace_record pending;
         bool has_pending;
         bool ended;
+        int error;            /* a bad line met while reading ahead, reported next call */
+        char error_msg[256];
         uint64_t epoch;       /* the trace epoch the next collect() feeds */
         uint64_t laps;        /* completed passes (Loop=yes) */
         uint64_t fed;
@@ -163,6 +165,12 @@ static int replay_collect(void *state, const struct spm_collector_sink *sink, ch
         struct replay *r = state;
         int fed = 0, k;
 
+        if (r->error < 0) {
+                k = r->error;
+                r->error = 0;
+                snprintf(msg, size, "%s", r->error_msg);
+                return k;
+        }
         if (r->ended)
                 return -ENODATA;
         for (;;) {
@@ -182,10 +190,16 @@ static int replay_collect(void *state, const struct spm_collector_sink *sink, ch
                                 break; /* the next call starts the next lap at epoch 0 */
                         }
                         if (k < 0) {
-                                snprintf(msg, size, "%s", spm_trace_error(r->reader)
-                                                                  ? spm_trace_error(r->reader)
-                                                                  : strerror(-k));
+                                const char *e = spm_trace_error(r->reader);
                                 r->ended = true;
+                                /* This epoch's rows were good: feed them, fail next time. */
+                                if (fed > 0) {
+                                        r->error = k;
+                                        snprintf(r->error_msg, sizeof(r->error_msg), "%s",
+                                                 e ? e : strerror(-k));
+                                        return fed;
+                                }
+                                snprintf(msg, size, "%s", e ? e : strerror(-k));
                                 return k;
                         }
                         r->has_pending = true;
