@@ -125,15 +125,13 @@ int registry_remove(struct registry *r, uint64_t id, struct job **ret) {
         return 0;
 }
 
-int registry_pop_expired(struct registry *r, uint64_t now, struct job **ret) {
+struct job *registry_first_expired(const struct registry *r, uint64_t now) {
         for (size_t i = 0; i < r->n_jobs; i++) {
                 struct job *j = r->jobs[i];
-                if (j->ttl_usec != JOB_TTL_INFINITE && j->expires_usec <= now) {
-                        registry_take(r, i, ret);
-                        return 1;
-                }
+                if (j->ttl_usec != JOB_TTL_INFINITE && j->expires_usec <= now)
+                        return j;
         }
-        return 0;
+        return NULL;
 }
 
 static ssize_t job_pid_index(const struct job *j, uint32_t pid) {

@@ -123,9 +123,8 @@ struct job *registry_find(const struct registry *r, uint64_t id);
 void registry_renew(struct job *j, uint64_t ttl_usec, uint64_t now);
 /* Takes a job out of the registry and hands it to the caller (*ret), or -ENOENT. */
 int registry_remove(struct registry *r, uint64_t id, struct job **ret);
-/* Takes out the first job whose lease ended by `now` into *ret. Returns 1 (one taken; call
- * again), 0 (none left). */
-int registry_pop_expired(struct registry *r, uint64_t now, struct job **ret);
+/* The first job whose lease ended by `now`, or NULL (end it, then ask again). */
+struct job *registry_first_expired(const struct registry *r, uint64_t now);
 
 /* The job a pid is attached to, or NULL. */
 struct job *registry_find_pid(const struct registry *r, uint32_t pid);

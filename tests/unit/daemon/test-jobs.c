@@ -10,6 +10,19 @@
 static const struct job_limits limits = { .max_jobs = 3, .max_pids_per_job = 2,
                                           .max_hints_per_job = 2 };
 
+/* Ends the first expired job the way the manager does; returns its id or 0. */
+static uint64_t pop_expired(struct registry *r, uint64_t now) {
+        struct job *j = registry_first_expired(r, now), *x;
+        uint64_t id;
+
+        if (!j)
+                return 0;
+        id = j->id;
+        ASSERT_OK(registry_remove(r, id, &x));
+        job_free(x);
+        return id;
+}
+
 static struct job *reg(struct registry *r, uint64_t id, uint32_t uid, uint64_t ttl,
                        uint64_t now) {
         struct job_spec spec = { .id = id, .uid = uid, .gpu_mask = 1, .policy = "spmtier",
@@ -71,24 +84,20 @@ TEST(lease_expiry_and_renewal) {
         x = reg(&r, 3, 0, JOB_TTL_INFINITE, 0);
         x->internal = true;
 
-        ASSERT_EQ(registry_pop_expired(&r, 10 * SEC - 1, &x), 0);
+        ASSERT_EQ_U(pop_expired(&r, 10 * SEC - 1), 0);
         /* A call at 5 s renews job 1 until 15 s. */
         registry_renew(j, 0, 5 * SEC);
-        ASSERT_EQ(registry_pop_expired(&r, 10 * SEC, &x), 0);
-        ASSERT_EQ(registry_pop_expired(&r, 15 * SEC, &x), 1);
-        ASSERT_EQ_U(x->id, 1);
-        job_free(x);
-        ASSERT_EQ(registry_pop_expired(&r, 15 * SEC, &x), 0);
+        ASSERT_EQ_U(pop_expired(&r, 10 * SEC), 0);
+        ASSERT_EQ_U(pop_expired(&r, 15 * SEC), 1);
+        ASSERT_EQ_U(pop_expired(&r, 15 * SEC), 0);
         /* Renewal with a new TTL changes it for later renewals too. */
         j = registry_find(&r, 2);
         registry_renew(j, 100 * SEC, 20 * SEC);
         ASSERT_EQ_U(j->ttl_usec, 100 * SEC);
         ASSERT_EQ_U(j->expires_usec, 120 * SEC);
         /* Far in the future only the infinite lease is left. */
-        ASSERT_EQ(registry_pop_expired(&r, UINT64_MAX - 1, &x), 1);
-        ASSERT_EQ_U(x->id, 2);
-        job_free(x);
-        ASSERT_EQ(registry_pop_expired(&r, UINT64_MAX, &x), 0);
+        ASSERT_EQ_U(pop_expired(&r, UINT64_MAX - 1), 2);
+        ASSERT_EQ_U(pop_expired(&r, UINT64_MAX), 0);
         ASSERT_EQ_U(r.n_jobs, 1);
         /* An overflowing expiry saturates instead of wrapping into the past. */
         j = reg(&r, 9, 1, UINT64_MAX - 5, 100);
