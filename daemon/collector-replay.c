@@ -224,8 +224,8 @@ static void replay_describe(void *state, char *buf, size_t size) {
         struct replay *r = state;
         const char *base = strrchr(r->path, '/');
 
-        snprintf(buf, size, "replay %s: epoch %" PRIu64 ", lap %" PRIu64 ", %" PRIu64
-                 " observations%s", base ? base + 1 : r->path, r->epoch, r->laps + 1, r->fed,
+        snprintf(buf, size, "replay %s: epoch %" PRIu64 ", %" PRIu64 " laps done, %" PRIu64
+                 " observations%s", base ? base + 1 : r->path, r->epoch, r->laps, r->fed,
                  r->ended ? ", finished" : "");
 }
 

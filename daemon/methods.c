@@ -406,8 +406,9 @@ static int method_register_job(struct varlink_call *call, struct json_object *pa
                 return r;
         if ((r = require_admin(call, &p)) < 0)
                 return r;
-        if (a.id == SPMTIERD_REPLAY_JOB)
-                return error_invalid_value(call, "id", "job id 0 is the replay collector's");
+        if (a.id == 0 || a.id >= SPMTIERD_REPLAY_JOB)
+                return error_invalid_value(call, "id", "job ids are 1..2^63-2 (2^63-1 is the "
+                                                       "replay collector's)");
         if (a.policy && !name_known(spmtierd_policy_names, a.policy))
                 return error_unknown_policy(call, a.policy);
         spec = (struct job_spec) {

@@ -15,8 +15,9 @@
 
 #define SPMTIERD_CONFIG_FILE "/etc/spmtierd.conf"
 
-/* Job id 0 is never a Slurm job: the replay collector's processes belong to it. */
-#define SPMTIERD_REPLAY_JOB 0
+/* The replay collector's processes belong to this job: an id no Slurm job has (Slurm ids are
+ * 32-bit) and varlink's int64 can carry. Job id 0 is the engine's "every job". */
+#define SPMTIERD_REPLAY_JOB INT64_MAX
 
 struct spmtierd_settings {
         /* [Daemon] */
