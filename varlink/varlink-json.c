@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* Framing, strict parsing, name rules and parameter validation: the parts of varlink that
- * need no socket. */
+/* Framing, strict parsing, addresses, name rules and parameter validation: the parts of
+ * varlink that need no event loop. */
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "varlink-internal.h"
 
@@ -55,8 +56,11 @@ int vl_buffer_append_frame(struct vl_buffer *b, const char *data, size_t len) {
 int vl_buffer_next_frame(struct vl_buffer *b, size_t *scan, const char **ret_frame,
                          size_t *ret_len) {
         size_t len = vl_buffer_len(b);
-        const char *base = b->data + b->start;
+        const char *base;
 
+        if (len == 0)
+                return 0;
+        base = b->data + b->start;
         if (*scan < len) {
                 const char *nul = memchr(base + *scan, '\0', len - *scan);
                 if (nul) {
@@ -116,6 +120,29 @@ int vl_append_json(struct vl_buffer *b, struct json_object *o) {
         if (len > VARLINK_MESSAGE_MAX)
                 return -E2BIG;
         return vl_buffer_append_frame(b, s, len);
+}
+
+/* ---- addresses ---------------------------------------------------------------------- */
+
+/* "unix:/path;mode=0666" -> "/path"; "unix:@name" -> abstract. Fills a sockaddr_un. */
+int vl_address_to_sockaddr(const char *address, struct sockaddr_un *ret, socklen_t *ret_len) {
+        const char *p = address;
+        size_t len;
+
+        if (strncmp(p, "unix:", 5) == 0)
+                p += 5;
+        len = strcspn(p, ";");
+        if (len == 0)
+                return -EINVAL;
+        if (len >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        memcpy(ret->sun_path, p, len);
+        if (ret->sun_path[0] == '@')
+                ret->sun_path[0] = '\0';
+        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len +
+                                (ret->sun_path[0] ? 1 : 0));
+        return 0;
 }
 
 /* ---- names ------------------------------------------------------------------------------ */

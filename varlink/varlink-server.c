@@ -573,7 +573,7 @@ static int conn_dispatch(struct vl_connection *c, struct json_object *msg) {
 }
 
 static void conn_process(struct vl_connection *c) {
-        _cleanup_(conn_unrefp) struct vl_connection *ref = conn_ref(c);
+        _cleanup_(conn_unrefp) _unused_ struct vl_connection *ref = conn_ref(c);
 
         c->dispatching = true;
         while (!c->dead && !c->current) {
@@ -673,7 +673,7 @@ static int conn_defer(sd_event_source *source, void *userdata) {
 }
 
 static void conn_close(struct vl_connection *c, const char *why) {
-        _cleanup_(conn_unrefp) struct vl_connection *ref = conn_ref(c);
+        _cleanup_(conn_unrefp) _unused_ struct vl_connection *ref = conn_ref(c);
         struct varlink_server *s = c->server;
         struct varlink_call *call;
 
@@ -815,34 +815,13 @@ int varlink_server_listen_fd(struct varlink_server *s, int fd) {
         return 0;
 }
 
-/* "unix:/path;mode=0666" -> "/path"; "unix:@name" -> abstract. Fills a sockaddr_un. */
-static int address_to_sockaddr(const char *address, struct sockaddr_un *ret, socklen_t *ret_len) {
-        const char *p = address;
-        size_t len;
-
-        if (strncmp(p, "unix:", 5) == 0)
-                p += 5;
-        len = strcspn(p, ";");
-        if (len == 0)
-                return -EINVAL;
-        if (len >= sizeof(ret->sun_path))
-                return -ENAMETOOLONG;
-        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        memcpy(ret->sun_path, p, len);
-        if (ret->sun_path[0] == '@')
-                ret->sun_path[0] = '\0';
-        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len +
-                                (ret->sun_path[0] ? 1 : 0));
-        return 0;
-}
-
 int varlink_server_listen_path(struct varlink_server *s, const char *path, mode_t mode) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa;
         socklen_t sl;
         int r;
 
-        r = address_to_sockaddr(path, &sa, &sl);
+        r = vl_address_to_sockaddr(path, &sa, &sl);
         if (r < 0)
                 return r;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
