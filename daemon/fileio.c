@@ -24,7 +24,8 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode,
+                      bool durable) {
         _cleanup_free_ char *tmp = NULL, *dir = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
         int r;
@@ -40,7 +41,7 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         r = RET_NERRNO(fchmod(fd, mode));
         if (r >= 0)
                 r = write_all(fd, data, size);
-        if (r >= 0)
+        if (r >= 0 && durable)
                 r = RET_NERRNO(fsync(fd));
         if (r >= 0)
                 r = RET_NERRNO(rename(tmp, path));
@@ -48,6 +49,8 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
                 (void) unlink(tmp);
                 return r;
         }
+        if (!durable)
+                return 0;
         /* The rename is durable only once the directory entry is. */
         dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)

@@ -4,11 +4,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Replaces `path` atomically with data: writes a temporary file in the same directory,
- * fsyncs it, renames it over path and fsyncs the directory, so a crash at any point leaves
- * either the old or the new contents. Returns 0 or a negative errno (the temporary file is
- * removed on failure). */
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+#include <stdbool.h>
+
+/* Replaces `path` atomically with data: writes a temporary file in the same directory and
+ * renames it over path, so readers and a process killed at any point see either the old or
+ * the new contents. With `durable`, the file and the directory are also fsync'd before and
+ * after the rename, so the same holds across a power cut. Returns 0 or a negative errno (the
+ * temporary file is removed on failure). */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode,
+                      bool durable);
 
 /* Reads a whole file (at most max bytes, else -EFBIG) into a NUL-terminated buffer. Returns
  * 0 or a negative errno. */

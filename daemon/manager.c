@@ -22,6 +22,8 @@
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define HOUSEKEEPING_USEC USEC_PER_SEC
+/* Past this many journaled hints a snapshot is cheaper to load than the journal. */
+#define JOURNAL_MAX 65536U
 
 static uint64_t clock_usec(clockid_t c) {
         struct timespec ts;
@@ -214,12 +216,12 @@ static int manager_setup_engine(struct manager *m) {
 
 /* ---- state ---- */
 
-int manager_save_state(struct manager *m) {
+static int manager_write_state(struct manager *m, bool durable) {
         int r;
 
         if (!m->loaded)
                 return 0;
-        r = state_save(&m->registry, m->state_dir);
+        r = state_save(&m->registry, m->state_dir, durable);
         if (r < 0) {
                 snprintf(m->state_error, sizeof(m->state_error), "saving %s/%s: %s",
                          m->state_dir, STATE_FILE, strerror(-r));
@@ -227,7 +229,24 @@ int manager_save_state(struct manager *m) {
         }
         m->state_error[0] = '\0';
         m->state_dirty = false;
+        m->state_unsynced = !durable;
+        /* The snapshot holds every journaled hint now. */
+        if (m->journal_fd >= 0 && m->journal_entries > 0) {
+                r = state_journal_reset(m->journal_fd, durable);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to empty the hint journal, ignoring: %m");
+                else
+                        m->journal_entries = 0;
+        }
         return 0;
+}
+
+int manager_save_state(struct manager *m) {
+        return manager_write_state(m, /* durable= */ false);
+}
+
+int manager_sync_state(struct manager *m) {
+        return manager_write_state(m, /* durable= */ true);
 }
 
 static int manager_load_state(struct manager *m) {
@@ -245,6 +264,15 @@ static int manager_load_state(struct manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to read state from %s: %m", m->state_dir);
         m->loaded = true;
+        m->journal_fd = state_journal_open(m->state_dir);
+        if (m->journal_fd < 0)
+                log_warning_errno(m->journal_fd, "Failed to open the hint journal; every hint "
+                                  "rewrites the state file: %m");
+        /* Start from one snapshot with an empty journal. */
+        m->journal_entries = 1;
+        r = manager_sync_state(m);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < m->registry.n_jobs; i++) {
                 struct job *j = m->registry.jobs[i];
                 int k = engine_sync_job(m, j);
@@ -752,7 +780,14 @@ int manager_hint(struct manager *m, const struct job_hint *h, uint64_t ttl_usec)
         }
         if (j && !j->internal) {
                 manager_touch_job(m, j);
-                (void) manager_save_state(m);
+                /* The renewed lease reaches disk with the next snapshot, within a second. */
+                m->state_dirty = true;
+                if (m->journal_fd >= 0 && m->journal_entries < JOURNAL_MAX &&
+                    state_journal_append(m->journal_fd, &stored) >= 0) {
+                        m->journal_entries++;
+                        m->state_unsynced = true;
+                } else
+                        (void) manager_save_state(m);
         }
         return 0;
 }
@@ -879,8 +914,8 @@ static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
                 (void) manager_end_job(m, j->id, "expired", NULL);
         if (registry_expire_hints(&m->registry, now) > 0)
                 m->state_dirty = true;
-        if (m->state_dirty)
-                (void) manager_save_state(m);
+        if (m->state_dirty || m->state_unsynced)
+                (void) manager_sync_state(m);
         manager_notify_status(m);
         (void) sd_event_source_set_time_relative(s, HOUSEKEEPING_USEC);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -1064,6 +1099,7 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
         m = calloc(1, sizeof(*m));
         if (!m)
                 return log_error_errno(ENOMEM, "Out of memory");
+        m->journal_fd = -EBADF;
         m->start_usec = clock_usec(CLOCK_MONOTONIC);
         spm_plan_init(&m->plan);
         snprintf(m->last_reload, sizeof(m->last_reload), "none since start");
@@ -1128,6 +1164,7 @@ struct manager *manager_free(struct manager *m) {
         free(m->state_dir);
         free(m->socket_path);
         sd_event_unref(m->event);
+        safe_close(m->journal_fd);
         free(m);
         return NULL;
 }
@@ -1233,7 +1270,7 @@ int manager_run(struct manager *m) {
 
         (void) sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
         log_info("Shutting down");
-        (void) manager_save_state(m);
+        (void) manager_sync_state(m);
         (void) manager_write_metrics(m);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");

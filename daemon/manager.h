@@ -81,6 +81,8 @@ struct manager {
         struct registry registry;
         bool state_dirty;              /* counters changed since the last save */
         bool state_unsynced;           /* saved but not fsync'd yet */
+        int journal_fd;                /* hints since the last snapshot (state.c) */
+        unsigned journal_entries;
 
         struct collector_instance *collectors;
         size_t n_collectors;
@@ -142,6 +144,10 @@ void manager_emit(struct manager *m, struct json_object *event, uint64_t job);
 
 /* The effective engine config (settings + SetPolicy overrides). */
 void manager_engine_config(const struct manager *m, struct spm_engine_config *ret);
-/* Saves the registry now; records (and logs) a failure in m->state_error. */
+/* Saves the registry now, before the reply that depends on it: a kill -9 after the reply
+ * loses nothing. The fsync that makes it survive a power cut follows within a second
+ * (housekeeping), so a burst of Hints costs one fsync, not one each. Records (and logs) a
+ * failure in m->state_error. */
 int manager_save_state(struct manager *m);
+int manager_sync_state(struct manager *m);
 const char *manager_status_line(struct manager *m);

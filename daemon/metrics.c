@@ -98,5 +98,5 @@ int metrics_write(const char *path, const struct metrics_snapshot *s) {
 
         if (r < 0)
                 return r;
-        return write_file_atomic(path, text, strlen(text), 0644);
+        return write_file_atomic(path, text, strlen(text), 0644, /* durable= */ false);
 }

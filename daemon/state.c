@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -373,7 +374,7 @@ static int state_path(const char *dir, const char *suffix, char **ret) {
         return asprintf(ret, "%s/%s%s", dir, STATE_FILE, suffix) < 0 ? -ENOMEM : 0;
 }
 
-int state_save(const struct registry *r, const char *dir) {
+int state_save(const struct registry *r, const char *dir, bool durable) {
         _cleanup_json_ struct json_object *doc = NULL;
         _cleanup_free_ char *path = NULL;
         const char *text;
@@ -382,14 +383,97 @@ int state_save(const struct registry *r, const char *dir) {
         k = state_to_json(r, &doc);
         if (k < 0)
                 return k;
-        text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+        text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
                 return -ENOMEM;
         k = state_path(dir, "", &path);
         if (k < 0)
                 return k;
-        return write_file_atomic(path, text, strlen(text), 0600);
+        return write_file_atomic(path, text, strlen(text), 0600, durable);
+}
+
+int state_journal_open(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        int fd;
+
+        if (asprintf(&path, "%s/%s", dir, STATE_JOURNAL) < 0)
+                return -ENOMEM;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        return fd < 0 ? -errno : fd;
+}
+
+int state_journal_append(int fd, const struct job_hint *h) {
+        _cleanup_json_ struct json_object *o = hint_to_json(h);
+        const char *text;
+        char *line;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text || asprintf(&line, "%s\n", text) < 0)
+                return -ENOMEM;
+        /* One write() of a short line with O_APPEND: a killed process leaves it whole. */
+        ssize_t k = write(fd, line, strlen(line));
+        r = k < 0 ? -errno : (size_t) k == strlen(line) ? 0 : -EIO;
+        free(line);
+        return r;
+}
+
+int state_journal_reset(int fd, bool durable) {
+        if (ftruncate(fd, 0) < 0)
+                return -errno;
+        return durable ? RET_NERRNO(fsync(fd)) : 0;
+}
+
+static int state_replay_journal(const char *dir, struct registry *r, char *msg, size_t size) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        struct reader rd = { msg, size };
+        struct job_limits saved = r->limits;
+        unsigned line = 0;
+        int k;
+
+        if (asprintf(&path, "%s/%s", dir, STATE_JOURNAL) < 0)
+                return -ENOMEM;
+        k = read_file_full(path, STATE_MAX_BYTES, &text, NULL);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return k;
+        r->limits = (struct job_limits) { UINT32_MAX, UINT32_MAX, UINT32_MAX };
+        for (char *p = text, *nl; *p; p = nl + 1) {
+                _cleanup_json_ struct json_object *o = NULL;
+                struct job_hint h;
+
+                line++;
+                nl = strchr(p, '\n');
+                if (!nl) {
+                        /* A torn last line: the append never completed, nobody saw a reply. */
+                        break;
+                }
+                *nl = '\0';
+                o = json_tokener_parse(p);
+                k = o ? hint_from_json(&rd, o, &h) : bad(&rd, "not JSON");
+                if (k == -ENOMEM)
+                        goto fail;
+                if (k < 0) {
+                        char why[200];
+                        snprintf(why, sizeof(why), "%s", msg);
+                        k = bad(&rd, "%s line %u: %s", STATE_JOURNAL, line, why);
+                        goto fail;
+                }
+                /* A hint for a process no longer attached was overtaken by a snapshot. */
+                k = registry_hint(r, &h);
+                if (k == -ENOMEM)
+                        goto fail;
+        }
+        r->limits = saved;
+        return 0;
+fail:
+        r->limits = saved;
+        return k;
 }
 
 int state_load(const char *dir, struct registry *r, char *msg, size_t msg_size) {
@@ -417,13 +501,27 @@ int state_load(const char *dir, struct registry *r, char *msg, size_t msg_size) 
                 return snprintf(msg, msg_size, "%s is not JSON: %s", path,
                                 json_tokener_error_desc(jerr)), -EBADMSG;
         k = state_from_json(doc, r, msg, msg_size);
-        return k < 0 ? k : 1;
+        if (k < 0)
+                return k;
+        k = state_replay_journal(dir, r, msg, msg_size);
+        if (k < 0) {
+                registry_done(r);
+                r->frozen = false;
+                r->policy = (struct policy_overrides) {};
+                return k;
+        }
+        return 1;
 }
 
 int state_move_aside(const char *dir) {
-        _cleanup_free_ char *from = NULL, *to = NULL;
+        _cleanup_free_ char *from = NULL, *to = NULL, *journal = NULL, *journal_to = NULL;
 
-        if (state_path(dir, "", &from) < 0 || state_path(dir, ".corrupt", &to) < 0)
+        if (state_path(dir, "", &from) < 0 || state_path(dir, ".corrupt", &to) < 0 ||
+            asprintf(&journal, "%s/%s", dir, STATE_JOURNAL) < 0 ||
+            asprintf(&journal_to, "%s/%s.corrupt", dir, STATE_JOURNAL) < 0)
                 return -ENOMEM;
+        /* The journal belongs to the snapshot it follows: both go. */
+        if (rename(journal, journal_to) < 0 && errno != ENOENT)
+                return -errno;
         return RET_NERRNO(rename(from, to));
 }

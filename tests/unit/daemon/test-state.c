@@ -46,6 +46,11 @@ static void fill(struct registry *r) {
         r->policy.epoch_usec = 20000;
 }
 
+static bool hint_eq(const struct job_hint *a, const struct job_hint *b) {
+        return a->pid == b->pid && a->start == b->start && a->length == b->length &&
+               a->kind == b->kind && a->gpu == b->gpu && a->expires_usec == b->expires_usec;
+}
+
 static void assert_same(const struct registry *a, const struct registry *b) {
         /* Internal jobs are not saved. */
         size_t n = 0;
@@ -68,7 +73,7 @@ static void assert_same(const struct registry *a, const struct registry *b) {
                         ASSERT_EQ_U(x->pids[k], y->pids[k]);
                 ASSERT_EQ_U(x->n_hints, y->n_hints);
                 for (size_t k = 0; k < x->n_hints; k++)
-                        ASSERT_TRUE(memcmp(&x->hints[k], &y->hints[k], sizeof(x->hints[k])) == 0);
+                        ASSERT_TRUE(hint_eq(&x->hints[k], &y->hints[k]));
                 ASSERT_EQ_U(x->counters.migrations, y->counters.migrations);
                 ASSERT_EQ_U(x->counters.bytes_to_gpu, y->counters.bytes_to_gpu);
                 ASSERT_EQ_U(x->counters.hints, y->counters.hints);
@@ -103,7 +108,7 @@ TEST(save_restore_round_trip) {
         ASSERT_EQ_U(b.n_jobs, 0);
 
         fill(&a);
-        ASSERT_OK(state_save(&a, dir));
+        ASSERT_OK(state_save(&a, dir, /* durable= */ true));
         int r = state_load(dir, &b, msg, sizeof(msg));
         if (r < 0)
                 fprintf(stderr, "%s\n", msg);
@@ -208,13 +213,81 @@ TEST(corrupt_state_is_refused_whole) {
         ASSERT_EQ(access(path, F_OK), 0);
 }
 
+static void append_raw(const char *text) {
+        char path[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, STATE_JOURNAL);
+        f = fopen(path, "ae");
+        ASSERT_NOT_NULL(f);
+        fputs(text, f);
+        ASSERT_EQ(fclose(f), 0);
+}
+
+TEST(hint_journal_replays_after_snapshot) {
+        struct registry a, b;
+        char msg[256] = "";
+        int fd;
+
+        fill(&a);
+        ASSERT_OK(state_save(&a, dir, false));
+        fd = state_journal_open(dir);
+        ASSERT_GE(fd, 0);
+        ASSERT_OK(state_journal_reset(fd, true));
+        /* Hints after the snapshot: only journaled (what a kill -9 leaves behind). */
+        struct job_hint h1 = { .pid = 4243, .start = 0x200000, .length = 0x1000,
+                               .kind = SPM_HINT_COLD, .gpu = -1 };
+        struct job_hint h2 = { .pid = 4242, .start = 0x7f0000000000, .length = 2 << 20,
+                               .kind = SPM_HINT_NONE, .gpu = -1 };
+        struct job_hint h3 = { .pid = 4242, .start = 0x1000, .length = 0x1000,
+                               .kind = SPM_HINT_HOT, .gpu = 0, .expires_usec = 99 };
+        ASSERT_OK(registry_hint(&a, &h1));
+        ASSERT_OK(state_journal_append(fd, &h1));
+        ASSERT_OK(registry_hint(&a, &h2));
+        ASSERT_OK(state_journal_append(fd, &h2));
+        ASSERT_OK(registry_hint(&a, &h3));
+        ASSERT_OK(state_journal_append(fd, &h3));
+
+        registry_init(&b, &limits);
+        ASSERT_EQ(state_load(dir, &b, msg, sizeof(msg)), 1);
+        ASSERT_EQ_U(registry_n_hints(&b), registry_n_hints(&a));
+        const struct job *x = registry_find(&a, 7), *y = registry_find(&b, 7);
+        for (size_t k = 0; k < x->n_hints; k++)
+                ASSERT_TRUE(hint_eq(&x->hints[k], &y->hints[k]));
+        registry_done(&b);
+
+        /* A torn last line (a crash mid-append) is dropped; the rest still counts. */
+        append_raw("{\"pid\":4243,\"start\":8192,\"len");
+        registry_init(&b, &limits);
+        ASSERT_EQ(state_load(dir, &b, msg, sizeof(msg)), 1);
+        ASSERT_EQ_U(registry_n_hints(&b), registry_n_hints(&a));
+        registry_done(&b);
+
+        /* A complete line that is not a hint makes the state corrupt, and nothing loads. */
+        append_raw("\n{\"pid\":\"x\"}\n");
+        registry_init(&b, &limits);
+        ASSERT_ERROR(state_load(dir, &b, msg, sizeof(msg)), EBADMSG);
+        ASSERT_NOT_NULL(strstr(msg, STATE_JOURNAL " line 4"));
+        ASSERT_EQ_U(b.n_jobs, 0);
+
+        /* A snapshot makes the journal redundant. */
+        ASSERT_OK(state_save(&a, dir, true));
+        ASSERT_OK(state_journal_reset(fd, true));
+        registry_init(&b, &limits);
+        ASSERT_EQ(state_load(dir, &b, msg, sizeof(msg)), 1);
+        ASSERT_EQ_U(registry_n_hints(&b), registry_n_hints(&a));
+        registry_done(&b);
+        close(fd);
+        registry_done(&a);
+}
+
 TEST(save_into_missing_dir_fails_cleanly) {
         struct registry a;
         char bad[300];
 
         fill(&a);
         snprintf(bad, sizeof(bad), "%s/no/such/dir", dir);
-        ASSERT_ERROR(state_save(&a, bad), ENOENT);
+        ASSERT_ERROR(state_save(&a, bad, false), ENOENT);
         registry_done(&a);
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
