@@ -634,8 +634,14 @@ const char *manager_status_line(struct manager *m) {
         return m->status;
 }
 
+/* Sends STATUS= when the line changed: the service manager keeps the last one anyway. */
 static void manager_notify_status(struct manager *m) {
-        (void) sd_notifyf(0, "STATUS=%s", manager_status_line(m));
+        const char *line = manager_status_line(m);
+
+        if (strcmp(line, m->last_status) == 0)
+                return;
+        snprintf(m->last_status, sizeof(m->last_status), "%s", line);
+        (void) sd_notifyf(0, "STATUS=%s", line);
 }
 
 /* ---- job operations ---- */

@@ -96,6 +96,7 @@ struct manager {
         uint64_t start_usec;           /* CLOCK_MONOTONIC */
         struct node_counters counters;
         char status[256];
+        char last_status[256];         /* last STATUS= sent */
         bool loaded;                   /* state restored; saves allowed */
 };
 
