@@ -209,7 +209,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT)
                 return 0;
-        double f = r->reuse >= 48 ? 1.0 : 0.5;
+        double f = r->reuse >= 48 ? 1.0 : 0.25;
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
@@ -515,10 +515,8 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         if (r < 0)
                 goto finish;
 
-        /* 3. Regions adapt: split where partial accesses showed a spot, merge look-alikes. */
-        r = engine_apply_pending_splits(e);
-        if (r < 0)
-                goto finish;
+        /* 3. Regions adapt: merge look-alikes (splits happen at ingest, where a partial
+         * access shows a spot inside a bigger region). */
         if (e->epoch % e->c.merge_interval_epochs == 0)
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
