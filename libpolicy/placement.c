@@ -185,7 +185,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
                 if (!region_quarantine_over(e, r))
                         return 0;
+                /* Served: start a clean history, the next move is no return. */
                 r->flags &= (uint8_t) ~REGION_QUARANTINED;
+                r->prev_loc = r->loc;
+                r->trips = 0;
         }
         if (j->j.frozen)
                 return 0;

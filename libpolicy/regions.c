@@ -172,7 +172,7 @@ int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint
 }
 
 /* Neighbours merge when nothing tells them apart: same location and hint, no quarantine,
- * no fresh split, and per accessor heat densities within 1/8 of each other (or both below a
+ * no fresh split, no recent move, and per accessor heat densities within 1/8 of each other (or both below a
  * floor of a few accesses per granule and epoch). */
 static bool regions_alike(const struct spm_engine *e, const struct region *a,
                           const struct region *b, uint64_t max_pages, float floor_per_page) {
@@ -181,6 +181,10 @@ static bool regions_alike(const struct spm_engine *e, const struct region *a,
         if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH))
                 return false;
         if ((uint64_t) a->npages + b->npages > max_pages)
+                return false;
+        /* A region that moved within the ping-pong window keeps its own history. */
+        if ((a->last_move && e->epoch - a->last_move <= e->c.pingpong_window_epochs) ||
+            (b->last_move && e->epoch - b->last_move <= e->c.pingpong_window_epochs))
                 return false;
         for (unsigned x = 0; x < e->m.n_accessors; x++) {
                 float da = a->heat[x] / a->npages, db = b->heat[x] / b->npages;
@@ -248,9 +252,11 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
                 r->loc = (uint8_t) to;
                 return false;
         }
-        if (r->last_move && e->epoch - r->last_move > e->c.pingpong_window_epochs)
+        /* A return counts only when the move out was within the window. */
+        bool stale = r->last_move && e->epoch - r->last_move > e->c.pingpong_window_epochs;
+        if (stale)
                 r->trips = 0;
-        if (to == r->prev_loc && r->trips < UINT8_MAX) {
+        if (!stale && to == r->prev_loc && r->trips < UINT8_MAX) {
                 r->trips++;
                 /* N round trips = 2N - 1 returns after the first move out. */
                 if (r->trips >= 2 * e->c.pingpong_trips - 1 && !(r->flags & REGION_QUARANTINED)) {

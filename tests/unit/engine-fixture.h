@@ -43,9 +43,8 @@ static inline void fx_start(struct fx *f, unsigned n_granules, unsigned vram_gra
                 j.vram_quota[g] = UINT64_MAX;
         ASSERT_OK(spm_engine_new(&f->m, &f->c, &f->e));
         f->cap = (uint64_t) vram_granules * G2;
-        for (unsigned g = 0; g < f->m.n_gpus; g++)
-                ASSERT_OK(spm_engine_set_capacity(f->e, SPM_LOC_GPU(g),
-                                                  (uint64_t) vram_granules * G2));
+        for (unsigned l = 1; l < f->m.n_locs; l++)
+                ASSERT_OK(spm_engine_set_capacity(f->e, l, (uint64_t) vram_granules * G2));
         ASSERT_EQ(spm_engine_job_set(f->e, &j), 0);
         ASSERT_OK(spm_engine_process_add(f->e, JOB, PID));
         ASSERT_OK(spm_engine_range_add(f->e, PID, BASE, (uint64_t) n_granules * G2,
