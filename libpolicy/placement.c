@@ -82,7 +82,8 @@ static uint64_t key_bits(double k) {
  * else the ones above a histogram cut that covers `need` bytes (whole bucket included). */
 static int select_top(struct vec *v, uint64_t need, size_t *ret) {
         if (v->n <= SORT_ALL_BELOW) {
-                qsort(v->v, v->n, sizeof(*v->v), item_cmp);
+                if (v->n > 1)
+                        qsort(v->v, v->n, sizeof(*v->v), item_cmp);
                 *ret = v->n;
                 return 0;
         }
@@ -584,7 +585,6 @@ finish:
 }
 
 int spm_engine_drain(struct spm_engine *e, unsigned gpu, uint64_t job_id, struct spm_plan *plan) {
-        _cleanup_free_ struct spm_process **order = NULL;
         unsigned l;
         int r;
 
