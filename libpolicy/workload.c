@@ -492,8 +492,8 @@ static int do_access(struct parser *p, struct spm_workload *w, char **pos, unsig
         case PATTERN_SEQ:
                 if ((r = ARG(p, a, "extent", parse_size, &extent, "a size")) < 0)
                         return r;
-                if (extent == 0)
-                        extent = MIN(bytes, size);
+                if (extent == 0)  /* one pass over what the traffic covers */
+                        extent = MIN(ALIGN_UP(bytes, w->span), size);
                 if (extent % w->span || extent > size)
                         return parse_fail(p, "extent must be a span multiple <= the size");
                 s.extent = MAX(extent / w->span, 1);
@@ -697,7 +697,8 @@ int spm_workload_parse(FILE *f, const char *path, struct spm_workload **ret, cha
         for (unsigned i = 0; i < w->n_regions; i++)
                 w->order[i] = i;
         qsort_r(w->order, w->n_regions, sizeof(*w->order), cmp_region_order, w->regions);
-        qsort(w->hints, w->n_hints, sizeof(*w->hints), cmp_hint_epoch);
+        if (w->n_hints > 0)
+                qsort(w->hints, w->n_hints, sizeof(*w->hints), cmp_hint_epoch);
         *ret = TAKE_PTR(w);
         return 0;
 }
