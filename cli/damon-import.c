@@ -24,14 +24,13 @@
 #include "spmtier/json-util.h"
 #include "spmtier/machine.h"
 
-#define MAX_ROWS (64ULL << 20)   /* a bound on memory, far above any sample we ship */
-
 void spm_damon_options_defaults(struct spm_damon_options *ret) {
         *ret = (struct spm_damon_options) {
                 .accessor = SPM_ACC_CPU,
                 .span = 2ULL << 20,
                 .page_size = 4096,
                 .scale = 1.0,
+                .max_rows = 64ULL << 20,
         };
 }
 
@@ -133,13 +132,13 @@ struct rows {
         size_t n, cap;
 };
 
-static int rows_add(struct rows *r, const struct spm_damon_row *row) {
+static int rows_add(struct rows *r, const struct spm_damon_row *row, uint64_t max_rows) {
+        if (r->n >= max_rows)
+                return -E2BIG;
         if (r->n == r->cap) {
-                size_t cap = MAX(r->cap * 2, 1024);
+                size_t cap = MIN(MAX(r->cap * 2, 1024), max_rows);
                 struct spm_damon_row *q;
 
-                if (cap > MAX_ROWS)
-                        return -E2BIG;
                 q = realloc(r->v, cap * sizeof(*q));
                 if (!q)
                         return -ENOMEM;
@@ -254,10 +253,10 @@ static int import_region(struct ctx *c, const struct spm_damon_options *o,
 
                 if (row.reads == 0)
                         continue;
-                r = rows_add(out, &row);
+                r = rows_add(out, &row, o->max_rows);
                 if (r == -E2BIG)
-                        return fail(c, "more than %llu rows: the regions are too large for "
-                                    "the span", (unsigned long long) MAX_ROWS);
+                        return fail(c, "more than %" PRIu64 " rows: use a larger --span",
+                                    o->max_rows);
                 if (r < 0)
                         return r;
         }
@@ -298,7 +297,7 @@ int spm_damon_import(const char *path, const char *text, size_t len,
                 return -EINVAL;
         }
         for (size_t i = end; i < len; i++)
-                if (!strchr(" \t\r\n", text[i]))
+                if (text[i] == '\0' || !strchr(" \t\r\n", text[i]))
                         return fail(&c, "trailing data after the JSON value at byte %zu", i);
         if (!json_object_is_type(root, json_type_array))
                 return fail(&c, "the top level is not an array of DAMON records");

@@ -17,6 +17,7 @@ struct spm_damon_options {
         uint64_t span;      /* rows are cut at this alignment; power of two >= page */
         uint64_t page_size; /* DAMON regions must be aligned to it */
         double scale;       /* reads per observed access per 64-byte line */
+        uint64_t max_rows;  /* a bound on memory: more rows is an error */
 };
 
 struct spm_damon_row {
