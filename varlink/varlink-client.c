@@ -67,26 +67,16 @@ int varlink_client_new_fd(int fd, struct varlink_client **ret) {
 int varlink_client_connect(const char *address, uint64_t timeout_usec,
                            struct varlink_client **ret) {
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa;
         struct varlink_client *c;
-        const char *p = address;
         socklen_t sl;
-        size_t len;
         int r;
 
         if (!address)
                 return -EINVAL;
-        if (strncmp(p, "unix:", 5) == 0)
-                p += 5;
-        len = strcspn(p, ";");
-        if (len == 0)
-                return -EINVAL;
-        if (len >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa.sun_path, p, len);
-        if (sa.sun_path[0] == '@')
-                sa.sun_path[0] = '\0';
-        sl = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + (sa.sun_path[0] ? 1 : 0));
+        r = vl_address_to_sockaddr(address, &sa, &sl);
+        if (r < 0)
+                return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -150,6 +140,8 @@ int varlink_client_send(struct varlink_client *c, const char *method,
                 return -EINVAL;
         if (parameters && !json_object_is_type(parameters, json_type_object))
                 return -EINVAL;
+        if (parameters && !vl_json_is_finite(parameters))
+                return -EDOM;
         msg = json_object_new_object();
         if (!msg || json_object_object_add(msg, "method", json_object_new_string(method)) < 0)
                 return -ENOMEM;

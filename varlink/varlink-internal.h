@@ -4,6 +4,7 @@
 /* Pieces shared by the server and the client side of libspmvarlink; not public API. */
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "spmtier/json-util.h"
 #include "varlink.h"
@@ -44,6 +45,15 @@ int vl_buffer_next_frame(struct vl_buffer *b, size_t *scan, const char **ret_fra
  * reference, -EBADMSG for anything that is not exactly one JSON object.
  */
 int vl_parse_object(const char *frame, size_t len, struct json_object **ret);
+
+struct sockaddr_un;
+/* Parses "unix:/path", "unix:@abstract" or a plain path (";mode=…" suffixes ignored) into a
+ * sockaddr_un. Returns 0, -EINVAL (empty) or -ENAMETOOLONG. */
+int vl_address_to_sockaddr(const char *address, struct sockaddr_un *ret, socklen_t *ret_len);
+
+/* False if a float anywhere in `o` is NaN or infinite: json-c would write them as NaN/Inf,
+ * which is not JSON, and the peer would drop the connection. */
+bool vl_json_is_finite(struct json_object *o);
 
 /* Serialises `o` into a new frame at the end of `b`; -E2BIG over VARLINK_MESSAGE_MAX. */
 int vl_append_json(struct vl_buffer *b, struct json_object *o);

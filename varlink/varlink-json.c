@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* Framing, strict parsing, name rules and parameter validation: the parts of varlink that
- * need no socket. */
+/* Framing, strict parsing, addresses, name rules and parameter validation: the parts of
+ * varlink that need no event loop. */
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "varlink-internal.h"
 
@@ -119,6 +121,51 @@ int vl_append_json(struct vl_buffer *b, struct json_object *o) {
         if (len > VARLINK_MESSAGE_MAX)
                 return -E2BIG;
         return vl_buffer_append_frame(b, s, len);
+}
+
+bool vl_json_is_finite(struct json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_double:
+                return isfinite(json_object_get_double(o));
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (!vl_json_is_finite(json_object_array_get_idx(o, i)))
+                                return false;
+                return true;
+        case json_type_object: {
+                json_object_object_foreach(o, key, val) {
+                        (void) key;
+                        if (!vl_json_is_finite(val))
+                                return false;
+                }
+                return true;
+        }
+        default:
+                return true;
+        }
+}
+
+/* ---- addresses ---------------------------------------------------------------------- */
+
+/* "unix:/path;mode=0666" -> "/path"; "unix:@name" -> abstract. Fills a sockaddr_un. */
+int vl_address_to_sockaddr(const char *address, struct sockaddr_un *ret, socklen_t *ret_len) {
+        const char *p = address;
+        size_t len;
+
+        if (strncmp(p, "unix:", 5) == 0)
+                p += 5;
+        len = strcspn(p, ";");
+        if (len == 0)
+                return -EINVAL;
+        if (len >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        memcpy(ret->sun_path, p, len);
+        if (ret->sun_path[0] == '@')
+                ret->sun_path[0] = '\0';
+        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len +
+                                (ret->sun_path[0] ? 1 : 0));
+        return 0;
 }
 
 /* ---- names ------------------------------------------------------------------------------ */

@@ -7,9 +7,11 @@
  */
 
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "spmtier/json-util.h"
 #include "test.h"
@@ -27,7 +29,9 @@ static const char test_idl[] =
         "method Subscribe() -> (event: string)\n"
         "method Unimplemented() -> ()\n"
         "method Huge() -> (text: string)\n"
-        "method Path() -> (path: string)\n";
+        "method Path() -> (path: string)\n"
+        "method Flood() -> (blob: string)\n"
+        "method Nan() -> (x: float)\n";
 
 struct fixture {
         sd_event *event;
@@ -37,6 +41,8 @@ struct fixture {
         unsigned call_disconnects;
         unsigned server_disconnects;
         int huge_reply_r;
+        int flood_r;
+        unsigned flood_sent;
 };
 
 static int method_echo(struct varlink_call *call, struct json_object *parameters, void *userdata) {
@@ -131,6 +137,33 @@ static int method_path(struct varlink_call *call, struct json_object *parameters
         return varlink_call_reply(call, o);
 }
 
+/* Streams 1 MiB replies to a peer that does not read, until the server gives up on it. */
+static int method_flood(struct varlink_call *call, struct json_object *parameters, void *userdata) {
+        struct fixture *f = userdata;
+        _cleanup_free_ char *s = malloc(1024 * 1024 + 1);
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+
+        memset(s, 'y', 1024 * 1024);
+        s[1024 * 1024] = '\0';
+        json_object_object_add(o, "blob", json_object_new_string(s));
+        for (f->flood_sent = 0; f->flood_sent < 1000; f->flood_sent++) {
+                f->flood_r = varlink_call_reply_continues(call, o);
+                if (f->flood_r < 0)
+                        break;
+        }
+        return f->flood_r;
+}
+
+static int method_nan(struct varlink_call *call, struct json_object *parameters, void *userdata) {
+        struct fixture *f = userdata;
+        _cleanup_json_ struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+        json_object_array_add(a, json_object_new_double(INFINITY));
+        json_object_object_add(o, "x", json_object_get(a));
+        f->huge_reply_r = varlink_call_reply(call, o);
+        return varlink_call_error(call, "io.spmtier.test.NotANumber", NULL);
+}
+
 static const struct varlink_method test_methods[] = {
         { "Echo", method_echo, 0 },
         { "Stream", method_stream, VARLINK_METHOD_REQUIRES_MORE },
@@ -141,6 +174,8 @@ static const struct varlink_method test_methods[] = {
         { "Unimplemented", NULL, 0 },
         { "Huge", method_huge, 0 },
         { "Path", method_path, 0 },
+        { "Flood", method_flood, VARLINK_METHOD_REQUIRES_MORE },
+        { "Nan", method_nan, 0 },
         {}
 };
 
@@ -793,6 +828,168 @@ TEST(oversize_reply_refused) {
         r = read_msg(&f, fd);
         ASSERT_ERROR(f.huge_reply_r, E2BIG);
         ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.TooBig");
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(slow_reader_dropped) {
+        struct fixture f;
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        send_str(fd, "{\"method\":\"io.spmtier.test.Flood\",\"more\":true}");
+        turn(&f);
+        ASSERT_ERROR(f.flood_r, ENOBUFS);
+        /* 64 MiB queued (the socket took a little more) and not one reply beyond that. */
+        ASSERT_GE(f.flood_sent, VARLINK_OUTPUT_MAX / (1024 * 1024) - 1);
+        ASSERT_LE(f.flood_sent, VARLINK_OUTPUT_MAX / (1024 * 1024) + 8);
+        ASSERT_EQ(varlink_server_n_connections(f.server), 0);
+        ASSERT_EQ(f.server_disconnects, 1);
+        close(fd);
+        fixture_done(&f);
+}
+
+TEST(socket_activation) {
+        struct fixture f;
+        _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
+        _cleanup_json_ struct json_object *out = NULL;
+        char dir[] = "/tmp/test-varlink-XXXXXX", path[64], pid[32];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *error = NULL;
+        int fd, r;
+
+        /* What systemd passes: fds from 3 on, our pid and the names; fd 3 is a decoy. Set
+         * them up before the event loop takes its own fds. */
+        ASSERT_TRUE(fcntl(3, F_GETFD) < 0 && fcntl(4, F_GETFD) < 0);   /* no leaked fds */
+        ASSERT_NOT_NULL(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sock", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        ASSERT_EQ(fd, 3);
+        ASSERT_OK(bind(fd, (struct sockaddr *) &sa, sizeof(sa)));
+        ASSERT_OK(listen(fd, 16));
+        ASSERT_EQ(dup2(fd, 4), 4);
+
+        fixture_init(&f);
+        unsetenv("LISTEN_FDS");
+        ASSERT_EQ(varlink_server_listen_activation(f.server), 0);   /* nothing passed */
+        snprintf(pid, sizeof(pid), "%d", (int) getpid());
+        setenv("LISTEN_PID", pid, 1);
+        setenv("LISTEN_FDS", "2", 1);
+        setenv("LISTEN_FDNAMES", "other:varlink", 1);
+        ASSERT_EQ(varlink_server_listen_activation(f.server), 1);
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        close(3);   /* the decoy; the server adopted fd 4 */
+
+        ASSERT_OK(varlink_client_connect(path, 1000000, &c));
+        varlink_client_set_timeout(c, 0);
+        ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Path", NULL, 0));
+        for (r = -EAGAIN; r == -EAGAIN;) {
+                turn(&f);
+                r = varlink_client_read(c, &out, &error);
+        }
+        ASSERT_EQ(r, 0);
+        ASSERT_STREQ(get_str(out, "path", NULL), "/run/spmtierd/io.spmtier.daemon");
+        c = varlink_client_free(c);
+
+        /* Over the per-uid cap, an accepted connection is closed at once. */
+        _cleanup_(varlink_client_freep) struct varlink_client *c1 = NULL, *c2 = NULL;
+        varlink_server_set_connections_max(f.server, 0, 1);
+        turn(&f);
+        ASSERT_OK(varlink_client_connect(path, 1000000, &c1));
+        turn(&f);
+        ASSERT_OK(varlink_client_connect(path, 1000000, &c2));
+        turn(&f);
+        ASSERT_EQ(varlink_server_n_connections(f.server), 1);
+        varlink_client_set_timeout(c2, 0);
+        ASSERT_ERROR(varlink_client_read(c2, NULL, NULL), ECONNRESET);
+        fixture_done(&f);
+        unlink(path);
+        rmdir(dir);
+}
+
+TEST(non_finite_float_refused) {
+        struct fixture f;
+        _cleanup_json_ struct json_object *r = NULL, *p = json_object_new_object();
+        _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
+        int sv[2];
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        send_str(fd, "{\"method\":\"io.spmtier.test.Nan\"}");
+        r = read_msg(&f, fd);
+        ASSERT_ERROR(f.huge_reply_r, EDOM);
+        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.NotANumber");
+        close(fd);
+        fixture_done(&f);
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_OK(varlink_client_new_fd(sv[0], &c));
+        json_object_object_add(p, "x", json_object_new_double(NAN));
+        ASSERT_ERROR(varlink_client_send(c, "io.x.y.Z", p, 0), EDOM);
+        close(sv[1]);
+}
+
+TEST(pipelining_without_reading_gets_backpressure) {
+        struct fixture f;
+        char call[1200], text[1025];
+        unsigned sent = 0, got = 0;
+        size_t off = 0, len;
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        memset(text, 'p', 1024);
+        text[1024] = '\0';
+        len = (size_t) snprintf(call, sizeof(call),
+                                "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"%s\"}}", text) + 1;
+        /* Up to 3000 calls (3 MiB of replies) written before reading a single reply, until
+         * the server stops taking them. */
+        for (unsigned stalls = 0; sent < 3000 && stalls < 20;) {
+                ssize_t n = send(fd, call + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0) {
+                        unsigned before = f.echo_calls;
+                        ASSERT_TRUE(errno == EAGAIN);
+                        turn(&f);
+                        stalls = f.echo_calls == before ? stalls + 1 : 0;
+                        continue;
+                }
+                off += (size_t) n;
+                if (off == len) {
+                        off = 0;
+                        sent++;
+                }
+        }
+        /* It stopped at about 1 MiB of unread replies, well short of the 64 MiB drop. */
+        ASSERT_LT(f.echo_calls, 3000);
+        ASSERT_GE(f.echo_calls, 1000);
+        /* Still connected; now read everything while sending the rest. */
+        ASSERT_EQ(varlink_server_n_connections(f.server), 1);
+        while (got < 3000) {
+                if (sent < 3000) {
+                        ssize_t n = send(fd, call + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n > 0) {
+                                off += (size_t) n;
+                                if (off == len) {
+                                        off = 0;
+                                        sent++;
+                                }
+                        }
+                }
+                if (got < sent) {
+                        _cleanup_json_ struct json_object *r = read_msg(&f, fd);
+                        ASSERT_NOT_NULL(r);
+                        if (got == 0 || got == 2999)
+                                ASSERT_STREQ(get_str(r, "parameters", "text"), text);
+                        got++;
+                } else
+                        turn(&f);
+        }
+        ASSERT_EQ(f.echo_calls, 3000);
+        ASSERT_EQ(f.server_disconnects, 0);
         close(fd);
         fixture_done(&f);
 }
