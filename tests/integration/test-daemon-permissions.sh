@@ -34,8 +34,7 @@ spm_check_rc "root adds a range" 0 spm_raw call io.spmtier.daemon.AddRange "{\"p
 spm_check_rc "root hints its range" 0 spm_ctl hint "$PR" 0x400000 2M pin-ram
 
 snapshot() {
-        spm_raw call io.spmtier.daemon.ListJobs '{"uid":0}'
-        spm_raw call io.spmtier.daemon.ListHints '{}'
+        spm_raw state
         spm_raw call io.spmtier.daemon.GetPolicy '{}'
 }
 before=$(snapshot)

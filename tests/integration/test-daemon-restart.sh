@@ -29,10 +29,7 @@ spm_check_rc "policy setting" 0 spm_ctl policy hysteresis=1.5
 
 # Everything a restart must keep; counters and uptime may differ.
 snapshot() {
-        spm_raw call io.spmtier.daemon.ListJobs '{}' |
-                spm_json 'sorted([{k: v for k, v in x.items() if k != "counters"} for x in j["parameters"]["jobs"]], key=lambda x: x["id"])'
-        spm_raw call io.spmtier.daemon.ListHints '{}' |
-                spm_json 'sorted(j["parameters"]["hints"], key=lambda h: (h["pid"], h["start"]))'
+        spm_raw state
         spm_raw call io.spmtier.daemon.GetPolicy '{"job":2}'
 }
 before=$(snapshot)

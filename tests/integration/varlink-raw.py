@@ -13,6 +13,12 @@ well-formed or not, without trusting our own varlink library.
       closed the connection, 'OPEN' if it is still open after the timeout.
       --chunk N sends it N bytes per write, 20 ms apart (frames split
       across reads).
+      --connections N does that on N connections one after the other and
+      reports only the last one.
+  varlink-raw.py SOCKET state
+      prints the daemon's jobs (without their counters, sorted by id) and
+      hints (sorted), one canonical JSON line each: what must survive bad
+      input and restarts. Exits 3 if the daemon does not answer.
   varlink-raw.py SOCKET flood BYTES
       sends BYTES bytes of one unterminated JSON string (an oversize
       message), then reports like 'send'.
@@ -60,6 +66,31 @@ def send_all(s, data):
         pass
 
 
+def call(path, timeout, method, params):
+    s = connect(path, timeout)
+    send_all(s, json.dumps({"method": method, "parameters": params}).encode() + b"\0")
+    replies, _ = read_replies(s)
+    s.close()
+    if not replies or "error" in replies[-1]:
+        raise RuntimeError(f"{method}: {replies}")
+    return replies[-1]["parameters"]
+
+
+def print_state(path, timeout):
+    try:
+        jobs = call(path, timeout, "io.spmtier.daemon.ListJobs", {})["jobs"]
+        hints = call(path, timeout, "io.spmtier.daemon.ListHints", {})["hints"]
+    except (OSError, RuntimeError) as e:
+        print(f"no state: {e}", file=sys.stderr)
+        return 3
+    for j in jobs:
+        j.pop("counters", None)
+        j["pids"] = sorted(j.get("pids", []))
+    print(json.dumps(sorted(jobs, key=lambda j: j["id"]), sort_keys=True))
+    print(json.dumps(sorted(hints, key=lambda h: (h["pid"], h["start"])), sort_keys=True))
+    return 0
+
+
 def main(argv):
     timeout = 5.0
     args = []
@@ -67,6 +98,7 @@ def main(argv):
     oneway = False
     repeat = 1
     chunk = None
+    connections = 1
     it = iter(argv[1:])
     for a in it:
         if a == "--more":
@@ -77,6 +109,8 @@ def main(argv):
             timeout = float(next(it))
         elif a == "--repeat":
             repeat = int(next(it))
+        elif a == "--connections":
+            connections = int(next(it))
         elif a == "--chunk":
             chunk = int(next(it))
         else:
@@ -85,6 +119,13 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     path, cmd = args[0], args[1]
+    if cmd == "state":
+        return print_state(path, timeout)
+    for _ in range(connections - 1):
+        s = connect(path, timeout)
+        send_all(s, args[2].encode().decode("unicode_escape").encode("latin-1"))
+        read_replies(s, stop_on_last=False)
+        s.close()
     s = connect(path, timeout)
     if cmd == "call":
         msg = {"method": args[2]}
