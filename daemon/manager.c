@@ -569,7 +569,8 @@ static int manager_setup_backends(struct manager *m) {
         }
         if (m->n_collectors > 0 && !registry_find(&m->registry, SPMTIERD_REPLAY_JOB)) {
                 struct job_spec spec = {
-                        .id = SPMTIERD_REPLAY_JOB, .uid = 0, .gpu_mask = UINT32_MAX >> 24,
+                        .id = SPMTIERD_REPLAY_JOB, .uid = 0,
+                        .gpu_mask = (1U << m->machine.n_gpus) - 1,
                         .vram_quota = JOB_QUOTA_UNLIMITED, .policy = s->default_policy,
                         .ttl_usec = JOB_TTL_INFINITE, .internal = true,
                 };
