@@ -99,6 +99,15 @@ struct spm_process {
         bool hints_dirty;
 };
 
+/* A partial access waiting for the regions to be cut at its edges (observe.c). */
+#define DEFERRED_MAX (1u << 20)
+struct deferred_access {
+        uint32_t pid;
+        uint8_t accessor;
+        uint64_t addr, end;
+        double count;
+};
+
 struct spm_engine {
         struct spm_machine m;
         struct spm_engine_config c;
@@ -118,6 +127,9 @@ struct spm_engine {
         struct spm_process **phash;   /* open addressing on pid, size a power of two */
         size_t phash_size;
         struct spm_process *last_proc;
+
+        struct deferred_access *deferred;
+        size_t n_deferred, n_deferred_alloc;
 
         double scale;                 /* heat is stored multiplied by this */
         uint32_t epoch;               /* epoch index, 1 before the first epoch call */
@@ -148,6 +160,9 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r);
 int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                              unsigned loc, unsigned only_from);
+
+/* observe.c */
+int engine_flush_deferred(struct spm_engine *e);
 
 /* hints.c */
 int engine_hints_epoch(struct spm_engine *e);

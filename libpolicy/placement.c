@@ -519,8 +519,11 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         if (r < 0)
                 goto finish;
 
-        /* 3. Regions adapt: merge look-alikes (splits happen at ingest, where a partial
-         * access shows a spot inside a bigger region). */
+        /* 3. Regions adapt: split where partial accesses showed a spot inside a bigger
+         * region (and let those accesses land), merge look-alikes. */
+        r = engine_flush_deferred(e);
+        if (r < 0)
+                goto finish;
         if (e->epoch % e->c.merge_interval_epochs == 0)
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
