@@ -179,7 +179,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         /* 4b. quarantine: report the new ones, release the served ones. */
         if (r->flags & REGION_QUARANTINED) {
-                if (r->last_move == e->epoch) {
+                if (region_moved(r) && region_age(e, r) == 0) {
                         ret = hold(x, p, rg, r);
                         if (ret < 0)
                                 return ret;
@@ -196,7 +196,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         enum spm_hint_kind hint = HINT_KIND(r->hint);
         unsigned hgpu = HINT_GPU(r->hint);
-        bool settled = r->last_move == 0 || e->epoch - r->last_move >= e->c.min_residency_epochs;
+        bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
 
@@ -483,6 +483,7 @@ static void decay(struct spm_engine *e, usec_t dt) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++)
                                 for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                                         rg->r[t].heat[a] *= k;
@@ -540,6 +541,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++) {
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)
