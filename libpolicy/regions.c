@@ -17,12 +17,14 @@
 
 #define NO_LOC 0xff
 
-static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) {
+/* Grows *v to hold want regions; exact (no slack: cuts of big arrays are rare and
+ * large reallocs are mremap()s) or doubling. */
+static int regions_reserve_full(struct region **v, uint32_t *n_alloc, uint64_t want, bool exact) {
         if (want <= *n_alloc)
                 return 0;
         if (want > UINT32_MAX)
                 return -ENOMEM;
-        uint64_t n = MAX(want, (uint64_t) *n_alloc * 2);
+        uint64_t n = exact ? want : MAX(want, (uint64_t) *n_alloc * 2);
         n = MIN(n, (uint64_t) UINT32_MAX);
         struct region *x = realloc(*v, n * sizeof(**v));
         if (!x)
@@ -30,6 +32,10 @@ static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) 
         *v = x;
         *n_alloc = (uint32_t) n;
         return 0;
+}
+
+static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) {
+        return regions_reserve_full(v, n_alloc, want, false);
 }
 
 struct spm_range *process_range_find(struct spm_process *p, uint64_t addr) {
@@ -164,40 +170,45 @@ static void region_split(struct region *r, uint32_t at_pages, struct region *ret
 }
 
 int range_cut(struct spm_engine *e, struct spm_range *rg, const uint64_t *cuts, size_t n) {
-        size_t inside = 0;
+        size_t inside = 0, k = 0;
 
-        for (size_t k = 0; k < n; k++)
-                if (cuts[k] > rg->start && cuts[k] < rg->end)
-                        inside++;
+        /* Cuts strictly inside a region, each point once (cuts are sorted). */
+        for (uint32_t i = 0; i < rg->n && k < n; i++) {
+                uint64_t s = region_start(rg, &rg->r[i]), end = s + region_bytes(&rg->r[i]);
+                while (k < n && cuts[k] <= s)
+                        k++;
+                for (; k < n && cuts[k] < end; k++)
+                        if (k == 0 || cuts[k] != cuts[k - 1])
+                                inside++;
+        }
         if (inside == 0)
                 return 0;
         range_fold(rg);
 
-        struct region *v = malloc(((size_t) rg->n + inside) * sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        uint32_t w = 0;
-        size_t k = 0;
-        for (uint32_t i = 0; i < rg->n; i++) {
-                struct region cur = rg->r[i];
+        /* In place, from the end: grow once, then every region moves up by the number of
+         * cuts below it, split as it goes (no fresh array, no page faults per epoch). */
+        int r = regions_reserve_full(&rg->r, &rg->n_alloc, (uint64_t) rg->n + inside, true);
+        if (r < 0)
+                return r;
+        uint32_t w = rg->n + (uint32_t) inside;
+        k = n;
+        for (uint32_t i = rg->n; i > 0; i--) {
+                struct region cur = rg->r[i - 1];
                 uint64_t s = region_start(rg, &cur);
-                while (k < n && cuts[k] <= s)
-                        k++;
-                while (k < n && cuts[k] < s + region_bytes(&cur)) {
+                while (k > 0 && cuts[k - 1] >= s + region_bytes(&cur))
+                        k--;
+                while (k > 0 && cuts[k - 1] > s) {
                         struct region rest;
-                        region_split(&cur, (uint32_t) ((cuts[k] - s) >> PAGE_SHIFT), &rest);
-                        v[w++] = cur;
-                        cur = rest;
-                        s = cuts[k];
+                        region_split(&cur, (uint32_t) ((cuts[k - 1] - s) >> PAGE_SHIFT), &rest);
+                        rg->r[--w] = rest;
                         e->n_regions++;
-                        k++;
+                        uint64_t c = cuts[--k];
+                        while (k > 0 && cuts[k - 1] == c)
+                                k--;
                 }
-                v[w++] = cur;
+                rg->r[--w] = cur;
         }
-        free(rg->r);
-        rg->r = v;
-        rg->n = w;
-        rg->n_alloc = w;
+        rg->n += (uint32_t) inside;
         return range_rebuild_slots(e, rg);
 }
 
