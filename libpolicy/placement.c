@@ -407,6 +407,10 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
 
         if (c->rg->r[c->idx].loc != c->from)
                 return 0; /* moved as a victim already */
+        /* Never be the one who completes a ping-pong: a region the driver keeps pulling
+         * back stays where it is (the detector quarantines it when the driver does it). */
+        if (!c->forced && region_would_quarantine(e, &c->rg->r[c->idx], to))
+                return 0;
         if (!budget_ok(x, c->from, to, c->bytes)) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
@@ -431,7 +435,8 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                                 walked < VICTIM_WALK;
              i++, walked++) {
                 struct item *w = &v->v[i];
-                if (w->taken || w->rg->r[w->idx].loc != to)
+                if (w->taken || w->rg->r[w->idx].loc != to ||
+                    region_would_quarantine(e, &w->rg->r[w->idx], w->to))
                         continue;
                 bool same_job = w->p->job == c->p->job;
                 if (!(need_cap > 0 || same_job))
