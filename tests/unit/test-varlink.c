@@ -598,6 +598,36 @@ TEST(bad_messages_close) {
         fixture_done(&f);
 }
 
+TEST(valid_json_accepted) {
+        static const struct {
+                const char *call;
+                const char *text;
+        } cases[] = {
+                { "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"a\\/b\\n\\u00e9\\ud83d\\ude00\"}}",
+                  "a/b\n\xc3\xa9\xf0\x9f\x98\x80" },
+                { "{\"parameters\":{\"n\":-0,\"text\":\"\"},\"method\":\"io.spmtier.test.Echo\"}", "" },
+                { "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"x\"},\"more\":false,\"oneway\":false,\"upgrade\":false,\"io.example.ext\":{\"a\":[1e3,2.5E-1,null,true]}}",
+                  "x" },
+                { "\t{ \"method\" : \"io.spmtier.test.Echo\" , \"parameters\" : { \"text\" : \"sp\" } }\r\n", "sp" },
+        };
+        struct fixture f;
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_json_ struct json_object *r = NULL;
+                send_str(fd, cases[i].call);
+                r = read_msg(&f, fd);
+                ASSERT_NOT_NULL(r);
+                ASSERT_FALSE(has_key(r, "error"));
+                ASSERT_STREQ(get_str(r, "parameters", "text"), cases[i].text);
+        }
+        ASSERT_EQ(f.echo_calls, ELEMENTSOF(cases));
+        close(fd);
+        fixture_done(&f);
+}
+
 TEST(service_errors) {
         struct fixture f;
 
