@@ -37,6 +37,7 @@ struct vl_connection {
         unsigned n_ref;
         struct varlink_server *server;  /* NULL once closed */
         struct vl_connection *prev, *next;
+        struct vl_connection *next_closed;   /* in the server's queue of closes to announce */
         uint64_t id;
         int fd;
         sd_event_source *io, *defer;
@@ -57,6 +58,7 @@ struct varlink_call {
         struct json_object *parameters;
         unsigned flags;
         bool answered;                  /* final reply (or error) sent */
+        bool replying;                  /* inside call_send(): a failure is reported there */
         varlink_call_disconnect_fn disconnect_fn;
         void *disconnect_userdata;
 };
@@ -76,6 +78,8 @@ struct varlink_server {
         void *log_userdata;
         varlink_disconnect_fn disconnect_fn;
         void *disconnect_userdata;
+        struct vl_connection *closed;   /* closed, not yet announced to disconnect_fn */
+        sd_event_source *notify;        /* announces them */
 };
 
 static const char service_description[] =
@@ -327,11 +331,16 @@ static int call_send(struct varlink_call *call, const char *error, struct json_o
         if (continues && json_object_object_add(msg, "continues", json_object_new_boolean(1)) < 0)
                 return -ENOMEM;
 
+        /* Sending may close the connection (peer gone, peer not reading). Our caller learns
+         * that from the return value, so its disconnect handler is not run for this call,
+         * and our reference keeps the call alive if the connection's was the last one. */
+        varlink_call_ref(call);
+        call->replying = true;
         r = conn_send(c, msg);
-        if (r == -E2BIG || r == -ENOMEM)
-                return r;        /* nothing was queued: the call stays open */
-        if (!continues || r < 0)
-                call_finish(call);
+        call->replying = false;
+        if (r != -E2BIG && r != -ENOMEM && (!continues || r < 0))
+                call_finish(call);   /* E2BIG/ENOMEM: nothing queued, the call stays open */
+        varlink_call_unref(call);
         return r;
 }
 
@@ -724,13 +733,44 @@ static void conn_close(struct vl_connection *c, const char *why) {
 
         call = TAKE_PTR(c->current);
         if (call) {
-                if (!call->answered && call->disconnect_fn && call->n_ref > 1)
+                if (!call->answered && !call->replying && call->disconnect_fn && call->n_ref > 1)
                         call->disconnect_fn(call, call->disconnect_userdata);
                 varlink_call_unref(call);
         }
-        if (s->disconnect_fn)
-                s->disconnect_fn(s, c->id, &c->peer, s->disconnect_userdata);
-        conn_unref(c);   /* the server's reference */
+        /* The server-level handler runs from the loop, never from inside a library call
+         * (a reply that failed, say): the daemon may be walking its own tables there. The
+         * server's reference moves to the notification queue. */
+        if (s->disconnect_fn) {
+                c->next_closed = s->closed;
+                s->closed = c;
+                (void) sd_event_source_set_enabled(s->notify, SD_EVENT_ONESHOT);
+        } else
+                conn_unref(c);   /* the server's reference */
+}
+
+/* Announces closed connections to the server's disconnect handler, oldest first. */
+static void server_flush_closed(struct varlink_server *s) {
+        struct vl_connection *list = TAKE_PTR(s->closed), *rev = NULL;
+
+        while (list) {   /* the queue is newest first */
+                struct vl_connection *n = list->next_closed;
+                list->next_closed = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                struct vl_connection *c = rev;
+                rev = c->next_closed;
+                c->next_closed = NULL;
+                if (s->disconnect_fn)
+                        s->disconnect_fn(s, c->id, &c->peer, s->disconnect_userdata);
+                conn_unref(c);
+        }
+}
+
+static int server_notify(sd_event_source *source, void *userdata) {
+        server_flush_closed(userdata);
+        return 0;
 }
 
 static unsigned server_count_uid(const struct varlink_server *s, uid_t uid) {
@@ -956,6 +996,11 @@ int varlink_server_new(sd_event *event, const struct varlink_server_info *info,
         r = varlink_server_add_interface(s, &service_interface, s);
         if (r < 0)
                 return r;
+        r = sd_event_add_defer(event, &s->notify, server_notify, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(s->notify, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->notify, "varlink-disconnects");
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -970,6 +1015,8 @@ struct varlink_server *varlink_server_free(struct varlink_server *s) {
         free(s->listeners);
         while (s->connections)
                 conn_close(s->connections, "server shutting down");
+        server_flush_closed(s);
+        sd_event_source_disable_unref(s->notify);
         free(s->entries);
         free(s->vendor);
         free(s->product);

@@ -43,6 +43,7 @@ struct fixture {
         int huge_reply_r;
         int flood_r;
         unsigned flood_sent;
+        bool drop_in_handler;             /* on_call_disconnect unrefs `held` */
 };
 
 static int method_echo(struct varlink_call *call, struct json_object *parameters, void *userdata) {
@@ -108,6 +109,10 @@ static int method_silent(struct varlink_call *call, struct json_object *paramete
 static void on_call_disconnect(struct varlink_call *call, void *userdata) {
         struct fixture *f = userdata;
         f->call_disconnects++;
+        if (f->drop_in_handler) {
+                ASSERT_TRUE(call == f->held);
+                f->held = varlink_call_unref(f->held);
+        }
 }
 
 static int method_subscribe(struct varlink_call *call, struct json_object *parameters,
@@ -1053,6 +1058,51 @@ TEST(disconnect_mid_stream) {
         /* The peer data stays readable after the disconnect. */
         ASSERT_EQ(varlink_call_peer(f.held)->pid, getpid());
         f.held = varlink_call_unref(f.held);
+        fixture_done(&f);
+}
+
+TEST(subscriber_dropped_by_its_own_reply) {
+        struct fixture f;
+        _cleanup_free_ char *blob = malloc(1024 * 1024 + 1);
+        _cleanup_json_ struct json_object *ev = json_object_new_object();
+        int r = 0;
+
+        memset(blob, 'z', 1024 * 1024);
+        blob[1024 * 1024] = '\0';
+        json_object_object_add(ev, "event", json_object_new_string(blob));
+
+        /* The peer never reads: replies pile up until the server drops it. The reply
+         * reports that; the disconnect handler (which would drop the reference too) must
+         * not run as well, or the subscriber list would lose an entry twice. */
+        fixture_init(&f);
+        f.drop_in_handler = true;
+        int fd = connect_peer(&f);
+        send_str(fd, "{\"method\":\"io.spmtier.test.Subscribe\",\"more\":true}");
+        turn(&f);
+        ASSERT_NOT_NULL(f.held);
+        for (unsigned i = 0; i < 1000 && r == 0; i++)
+                r = varlink_call_reply_continues(f.held, ev);
+        ASSERT_ERROR(r, ENOBUFS);
+        ASSERT_EQ(f.call_disconnects, 0);
+        ASSERT_NOT_NULL(f.held);
+        ASSERT_FALSE(varlink_call_is_connected(f.held));
+        /* The server-level handler runs later, from the loop. */
+        ASSERT_EQ(f.server_disconnects, 0);
+        turn(&f);
+        ASSERT_EQ(f.server_disconnects, 1);
+        f.held = varlink_call_unref(f.held);
+        close(fd);
+
+        /* The peer hangs up: now the handler runs and drops the last reference. */
+        fd = connect_peer(&f);
+        send_str(fd, "{\"method\":\"io.spmtier.test.Subscribe\",\"more\":true}");
+        turn(&f);
+        ASSERT_NOT_NULL(f.held);
+        close(fd);
+        turn(&f);
+        ASSERT_EQ(f.call_disconnects, 1);
+        ASSERT_NULL(f.held);
+        ASSERT_EQ(f.server_disconnects, 2);
         fixture_done(&f);
 }
 
