@@ -80,6 +80,7 @@ struct varlink_server {
         void *disconnect_userdata;
         struct vl_connection *closed;   /* closed, not yet announced to disconnect_fn */
         sd_event_source *notify;        /* announces them */
+        sd_event_source *retry;         /* resumes accepting after running out of fds */
 };
 
 static const char service_description[] =
@@ -835,6 +836,31 @@ int64_t varlink_server_add_connection(struct varlink_server *s, int fd) {
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
+/* How long listeners pause after accept() ran out of file descriptors. */
+#define VL_ACCEPT_RETRY_USEC (100U * 1000U)
+
+static int server_resume_accept(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct varlink_server *s = userdata;
+
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i].source, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of fds: the pending connection stays in the backlog and the listener stays readable,
+ * so retrying at once would spin. Pause the listeners and try again a little later. */
+static void server_pause_accept(struct varlink_server *s) {
+        int r;
+
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i].source, SD_EVENT_OFF);
+        r = sd_event_source_set_time_relative(s->retry, VL_ACCEPT_RETRY_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
+        if (r < 0)   /* no timer: keep accepting rather than go deaf */
+                (void) server_resume_accept(NULL, 0, s);
+}
+
 static int listener_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct varlink_server *s = userdata;
 
@@ -844,8 +870,10 @@ static int listener_io(sd_event_source *source, int fd, uint32_t revents, void *
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: say so and keep serving. */
                         vl_log(s, LOG_ERR, "varlink: accept failed: %s", strerror(errno));
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                server_pause_accept(s);
                         return 0;
                 }
                 (void) varlink_server_add_connection(s, cfd);
@@ -863,6 +891,15 @@ int varlink_server_listen_fd(struct varlink_server *s, int fd) {
         r = fcntl(fd, F_GETFL);
         if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
                 return -errno;
+        /* The retry timer is made now: when it is needed there are no fds left for the
+         * timerfd sd-event would create. */
+        if (!s->retry) {
+                r = sd_event_add_time_relative(s->event, &s->retry, CLOCK_MONOTONIC,
+                                               VL_ACCEPT_RETRY_USEC, 0, server_resume_accept, s);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        }
         l = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*l));
         if (!l)
                 return -ENOMEM;
@@ -1017,6 +1054,7 @@ struct varlink_server *varlink_server_free(struct varlink_server *s) {
                 conn_close(s->connections, "server shutting down");
         server_flush_closed(s);
         sd_event_source_disable_unref(s->notify);
+        sd_event_source_disable_unref(s->retry);
         free(s->entries);
         free(s->vendor);
         free(s->product);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -882,6 +883,46 @@ TEST(slow_reader_dropped) {
         ASSERT_EQ(f.server_disconnects, 1);
         close(fd);
         fixture_done(&f);
+}
+
+TEST(accept_out_of_fds_pauses) {
+        struct fixture f;
+        char dir[] = "/tmp/test-varlink-XXXXXX", path[64];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct rlimit old, low;
+        int c[3], lowest;
+
+        ASSERT_NOT_NULL(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sock", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fixture_init(&f);
+        ASSERT_OK(varlink_server_listen_path(f.server, path, 0600));
+        for (int i = 0; i < 3; i++) {   /* queued in the backlog, not accepted yet */
+                c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT_OK(c[i]);
+                ASSERT_OK(connect(c[i], (struct sockaddr *) &sa, sizeof(sa)));
+        }
+        /* Leave exactly one free descriptor: the lowest free one. */
+        lowest = dup(0);
+        ASSERT_OK(lowest);
+        close(lowest);
+        ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old));
+        low = (struct rlimit) { .rlim_cur = (rlim_t) lowest + 1, .rlim_max = old.rlim_max };
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &low));
+        turn(&f);
+        ASSERT_EQ(varlink_server_n_connections(f.server), 1);
+        /* The listener is paused, not spinning on a readable backlog. */
+        ASSERT_EQ(sd_event_run(f.event, 0), 0);
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old));
+        /* After the pause the rest is accepted. */
+        for (int i = 0; i < 40 && varlink_server_n_connections(f.server) < 3; i++)
+                ASSERT_OK(sd_event_run(f.event, 50000));
+        ASSERT_EQ(varlink_server_n_connections(f.server), 3);
+        for (int i = 0; i < 3; i++)
+                close(c[i]);
+        fixture_done(&f);
+        unlink(path);
+        rmdir(dir);
 }
 
 TEST(socket_activation) {
