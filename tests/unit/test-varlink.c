@@ -314,6 +314,18 @@ static int64_t get_int(struct json_object *o, const char *p1, const char *p2) {
         return json_object_get_int64(v);
 }
 
+/* varlink_client_read() on a client with timeout 0, turning the server loop until a reply
+ * is complete. */
+static int client_read_turning(struct fixture *f, struct varlink_client *c,
+                               struct json_object **ret, const char **ret_error) {
+        int r;
+        for (r = -EAGAIN; r == -EAGAIN;) {
+                turn(f);
+                r = varlink_client_read(c, ret, ret_error);
+        }
+        return r;
+}
+
 static bool has_key(struct json_object *o, const char *k) {
         return json_object_object_get_ex(o, k, NULL);
 }
@@ -853,19 +865,25 @@ TEST(reply_misuse) {
         fixture_done(&f);
 }
 
-TEST(oversize_reply_refused) {
+/* Calls a method whose reply the library must refuse with `err` (nothing sent, the call
+ * left open), after which the method answers with the error `error`. */
+static void expect_reply_refused(const char *call, int err, const char *error) {
         struct fixture f;
         _cleanup_json_ struct json_object *r = NULL;
 
         fixture_init(&f);
         int fd = connect_peer(&f);
         rx_reset();
-        send_str(fd, "{\"method\":\"io.spmtier.test.Huge\"}");
+        send_str(fd, call);
         r = read_msg(&f, fd);
-        ASSERT_ERROR(f.huge_reply_r, E2BIG);
-        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.TooBig");
+        ASSERT_EQ(f.huge_reply_r, -err);
+        ASSERT_STREQ(get_str(r, "error", NULL), error);
         close(fd);
         fixture_done(&f);
+}
+
+TEST(oversize_reply_refused) {
+        expect_reply_refused("{\"method\":\"io.spmtier.test.Huge\"}", E2BIG, "io.spmtier.test.TooBig");
 }
 
 TEST(slow_reader_dropped) {
@@ -962,10 +980,7 @@ TEST(socket_activation) {
         ASSERT_OK(varlink_client_connect(path, 1000000, &c));
         varlink_client_set_timeout(c, 0);
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Path", NULL, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_STREQ(get_str(out, "path", NULL), "/run/spmtierd/io.spmtier.daemon");
         c = varlink_client_free(c);
@@ -987,21 +1002,11 @@ TEST(socket_activation) {
 }
 
 TEST(non_finite_float_refused) {
-        struct fixture f;
-        _cleanup_json_ struct json_object *r = NULL, *p = json_object_new_object();
+        _cleanup_json_ struct json_object *p = json_object_new_object();
         _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
         int sv[2];
 
-        fixture_init(&f);
-        int fd = connect_peer(&f);
-        rx_reset();
-        send_str(fd, "{\"method\":\"io.spmtier.test.Nan\"}");
-        r = read_msg(&f, fd);
-        ASSERT_ERROR(f.huge_reply_r, EDOM);
-        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.NotANumber");
-        close(fd);
-        fixture_done(&f);
-
+        expect_reply_refused("{\"method\":\"io.spmtier.test.Nan\"}", EDOM, "io.spmtier.test.NotANumber");
         ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
         ASSERT_OK(varlink_client_new_fd(sv[0], &c));
         json_object_object_add(p, "x", json_object_new_double(NAN));
@@ -1235,10 +1240,7 @@ TEST(listen_path_and_client) {
         varlink_client_set_timeout(c, 0);   /* we turn the server loop ourselves */
         in = json_tokener_parse("{\"text\":\"via client\"}");
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Echo", in, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_NULL(error);
         ASSERT_STREQ(get_str(out, "text", NULL), "via client");
@@ -1246,10 +1248,7 @@ TEST(listen_path_and_client) {
 
         /* An error reply: r == 0 and the name. */
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Nope", NULL, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_STREQ(error, VARLINK_ERROR_METHOD_NOT_FOUND);
         json_object_put(TAKE_PTR(out));
@@ -1259,10 +1258,7 @@ TEST(listen_path_and_client) {
         in = json_tokener_parse("{\"count\":3}");
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Stream", in, VARLINK_CALL_MORE));
         for (int i = 0; i < 3; i++) {
-                for (r = -EAGAIN; r == -EAGAIN;) {
-                        turn(&f);
-                        r = varlink_client_read(c, &out, &error);
-                }
+                r = client_read_turning(&f, c, &out, &error);
                 ASSERT_EQ(r, i < 2 ? 1 : 0);
                 ASSERT_EQ(get_int(out, "i", NULL), i);
                 json_object_put(TAKE_PTR(out));
