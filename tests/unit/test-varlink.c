@@ -1289,6 +1289,27 @@ TEST(listen_path_and_client) {
         }
 }
 
+TEST(abstract_address) {
+        struct fixture f;
+        _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
+        _cleanup_json_ struct json_object *out = NULL;
+        const char *error = NULL;
+        char addr[64];
+
+        snprintf(addr, sizeof(addr), "unix:@spmtier-test-varlink-%d", (int) getpid());
+        fixture_init(&f);
+        ASSERT_OK(varlink_server_listen_path(f.server, addr, 0600));
+        ASSERT_OK(varlink_client_connect(addr, 1000000, &c));
+        varlink_client_set_timeout(c, 0);
+        ASSERT_OK(varlink_client_send(c, "org.varlink.service.GetInfo", NULL, 0));
+        ASSERT_EQ(client_read_turning(&f, c, &out, &error), 0);
+        ASSERT_NULL(error);
+        ASSERT_STREQ(get_str(out, "product", NULL), "test");
+        fixture_done(&f);
+        ASSERT_ERROR(varlink_client_connect(addr, 100000, &c), ECONNREFUSED);
+        ASSERT_ERROR(varlink_client_connect("unix:", 100000, &c), EINVAL);
+}
+
 TEST(client_timeout_and_reset) {
         _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
         _cleanup_json_ struct json_object *out = NULL;
