@@ -18,7 +18,7 @@ SUITES     ?= unit tools integration fuzz
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
        clang-14 libclang-rt-14-dev valgrind \
-       varlink-go
+       varlink-go systemd groff-base util-linux
 
 .PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
 
