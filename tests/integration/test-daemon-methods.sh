@@ -214,6 +214,20 @@ spm_check_match "jobs empty" "^No jobs\.$" "$SPM_OUT"
 spm_check_rc "hints dropped with the job" 0 spm_ctl hints --json
 spm_check_match "no hints" '^0$' "$(spm_json 'len(j["hints"])' <<<"$SPM_OUT")"
 
+spm_check_rc "SPMTIER_SOCKET alone finds the daemon" 0 env SPMTIER_SOCKET="$SPM_SOCK" "$SPMCTL" status
+
+# A monitor whose daemon goes away ends with exit 3, not a hang.
+spm_ctl monitor >"$SPM_TMP/monitor-end" 2>&1 &
+mon=$!
+spm_check "monitor subscribed" spm_wait_line "$SPM_TMP/monitor-end" subscribed
 spm_check "daemon still running" spm_daemon_alive
 spm_check "SIGTERM stops it cleanly" spm_stop_daemon
+for ((i = 0; i < 100; i++)); do
+        kill -0 "$mon" 2>/dev/null || break
+        sleep 0.05
+done
+kill "$mon" 2>/dev/null
+wait "$mon"
+spm_check "monitor exits 3 when the daemon stops" test $? = 3
+spm_check_match "and says so" "closed the connection during Monitor" "$(cat "$SPM_TMP/monitor-end")"
 spm_done
