@@ -39,7 +39,6 @@ struct shared {
         uint64_t magic;
         pthread_mutex_t lock;
         uint32_t smi_fifo_bytes; /* per-client fifo: 1024 (old kernels) or 8192 */
-        bool smi_split;          /* write each line in two pieces: readers see split lines */
         uint64_t ops;
         struct kfd_node node;
 };
@@ -148,7 +147,6 @@ static int load_config(struct kfd_config *c, struct shared *sh) {
 
         kfd_config_default(2, c);
         sh->smi_fifo_bytes = 1024;
-        sh->smi_split = false;
         if (env)
                 snprintf(path, sizeof(path), "%s", env);
         else
@@ -220,8 +218,6 @@ static int load_config(struct kfd_config *c, struct shared *sh) {
                         c->vram_prefetch_errors = val != 0;
                 else if (!strcmp(k, "smi_fifo") && idx < 0 && val >= 64 && val <= KFD_SMI_FIFO_MAX)
                         sh->smi_fifo_bytes = (uint32_t) val;
-                else if (!strcmp(k, "smi_split") && idx < 0)
-                        sh->smi_split = val != 0;
                 else
                         goto bad;
         }
@@ -402,11 +398,7 @@ static void deliver(void) {
                         int k = kfd_smi_format(ev, line, sizeof(line));
                         if (ioctl(fd, FIONREAD, &queued) < 0 || (uint32_t) queued + (uint32_t) k > g_sh->smi_fifo_bytes)
                                 continue; /* kfifo full: dropped, nobody is told */
-                        if (g_sh->smi_split && k > 8) {
-                                (void) !write(fd, line, 8);
-                                (void) !write(fd, line + 8, (size_t) k - 8);
-                        } else
-                                (void) !write(fd, line, (size_t) k);
+                        (void) !write(fd, line, (size_t) k); /* < PIPE_BUF: all or nothing */
                 }
         }
         if (d)
@@ -528,8 +520,8 @@ static int op_begin(struct op *op, bool need_open) {
                 .emit = collect, .now_ns = boottime_ns(),
         };
         lock_node();
-        if (++g_sh->ops % 256 == 0)
-                reap_dead();
+        g_sh->ops++;
+        reap_dead();
         if (kfd_process_get(&g_sh->node, getpid()))
                 (void) kfd_sync_vmas(&g_sh->node, &op->ctx, getpid());
         return 0;
