@@ -499,6 +499,17 @@ static void evict_bo(struct kfd_node *n, const struct kfd_ctx *ctx, uint32_t id,
         }
 }
 
+/* The BO already holding part of fragment i's prange at location `to`, or NULL. */
+static struct kfd_bo *range_bo(struct kfd_node *n, unsigned i, unsigned to) {
+        uint64_t rs, re;
+        prange_bounds(n, i, &rs, &re);
+        for (unsigned k = lower(n, n->e[i].pid, rs); k < n->n_entries && n->e[k].pid == n->e[i].pid &&
+                                                     n->e[k].start < re; k++)
+                if (n->e[k].loc == to && n->e[k].bo && n->e[k].range_id == n->e[i].range_id)
+                        return bo_get(n, n->e[k].bo);
+        return NULL;
+}
+
 /* Migrates pid's registered pages in [s, e) to location `to`. Returns 0, -ENOSPC (table full;
  * or a failed VRAM placement when vram_errors), and counts failed pages in res. */
 static int migrate_span(struct kfd_node *n, const struct kfd_ctx *ctx, struct kfd_process *p,
@@ -546,11 +557,18 @@ static int migrate_span(struct kfd_node *n, const struct kfd_ctx *ctx, struct kf
                                 for (unsigned k = i; k < j; k++)
                                         if (!frag_pinned(n, &n->e[k]))
                                                 pages += n->e[k].npages;
-                                /* Eviction may move other fragments but never inserts or
-                                 * removes one, so i and j stay valid. */
-                                r = pages ? vram_make_room(n, ctx, to - 1, pages, stamp, res) : 0;
-                                if (r >= 0 && pages)
-                                        r = bo_alloc(n, p->pid, to - 1, pages, true, stamp);
+                                /* "svm_range_validate_svm_bo": pages coming back to the
+                                 * prange's BO reuse its VRAM. Eviction may move other fragments
+                                 * but never inserts or removes one, so i and j stay valid. */
+                                struct kfd_bo *own = range_bo(n, i, to);
+                                if (own && pages && own->live + pages <= own->pages) {
+                                        own->live += pages;
+                                        r = (int) own->id;
+                                } else {
+                                        r = pages ? vram_make_room(n, ctx, to - 1, pages, stamp, res) : 0;
+                                        if (r >= 0 && pages)
+                                                r = bo_alloc(n, p->pid, to - 1, pages, true, stamp);
+                                }
                                 if (r < 0) {
                                         /* "svm_range_trigger_migration": VRAM failures are
                                          * silent on recent kernels. */
