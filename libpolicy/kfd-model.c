@@ -424,8 +424,10 @@ static void move_run(struct kfd_node *n, const struct kfd_ctx *ctx, struct kfd_p
                 moved += e->npages;
         }
         p->dirty = true;
-        if (res)
+        if (res) {
                 res->migrations++;
+                res->bytes_moved += moved * page_bytes(n);
+        }
         ev.id = KFD_EV_MIGRATE_END;
         ev.ns += moved * page_bytes(n) / 25; /* ~25 GB/s SDMA; only orders START before END */
         emit(ctx, &ev);
@@ -495,6 +497,7 @@ static void evict_bo(struct kfd_node *n, const struct kfd_ctx *ctx, uint32_t id,
                 bo_free(n, bo_get(n, id));
         if (res) {
                 res->evicted_pages += res->pages_out - before;
+                res->bytes_moved -= (res->pages_out - before) * page_bytes(n);
                 res->pages_out = before;
         }
 }

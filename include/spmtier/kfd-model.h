@@ -219,6 +219,7 @@ struct kfd_result {
         uint64_t dup_faults;        /* GPU faults dropped inside the 2 ms window */
         uint64_t migrations;        /* MIGRATE_START/END pairs */
         uint64_t pages_in, pages_out; /* pages moved into / out of VRAM */
+        uint64_t bytes_moved;       /* bytes copied by this call's own migrations */
         uint64_t evicted_pages;     /* pages other BOs lost to make room (TTM) */
         uint64_t failed_pages;      /* pages a VRAM migration could not place */
         uint64_t skipped_pages;     /* pinned pages migrate_vma skipped */

@@ -161,6 +161,7 @@ TEST(prefetch_moves_counts_and_formats) {
         ASSERT_OK(set1(0, 4 * MiB, KFD_ATTR_ACCESS, gid(0), NULL));
         ASSERT_OK(set1(0, 4 * MiB, KFD_ATTR_PREFETCH_LOC, gid(0), &res));
         ASSERT_EQ_U(res.pages_in, 1024);
+        ASSERT_EQ_U(res.bytes_moved, 4 * MiB);
         ASSERT_EQ_U(resident(0, 4 * MiB, 1), 1024);
         struct kfd_process *p = kfd_process_get(node, PID);
         ASSERT_EQ_U(p->c[0].page_in, 1024);
@@ -209,6 +210,7 @@ TEST(ttm_evicts_whole_bos_lru_first) {
         struct kfd_result res = {};
         ASSERT_OK(kfd_svm_set(node, &ctx, PID + 1, BASE, 2 * MiB, 1, &a, &res));
         ASSERT_EQ_U(res.evicted_pages, 512);
+        ASSERT_EQ_U(res.bytes_moved, 2 * MiB); /* the eviction's copy is not this call's */
         ASSERT_EQ_U(resident(0, 2 * MiB, 0), 512);
         ASSERT_EQ_U(resident(2 * MiB, 2 * MiB, 1), 512);
         ASSERT_EQ(count_ev(KFD_EV_MIGRATE_START, KFD_MIG_TTM_EVICTION), 1);
@@ -324,6 +326,21 @@ TEST(coherent_cpu_in_place_private_migrates_back) {
                         ASSERT_EQ(count_ev(KFD_EV_MIGRATE_START, KFD_MIG_PAGEFAULT_CPU), 1);
                 }
         }
+}
+
+TEST(pages_return_to_their_prange_bo) {
+        /* VRAM exactly the range's size: re-prefetching the granule a CPU fault took back must
+         * reuse the range's BO, not allocate (and fail) a second one. */
+        setup(1, 4 * MiB, KFD_MEM_PRIVATE, false);
+        ASSERT_OK(set1(0, 4 * MiB, KFD_ATTR_PREFETCH_LOC, gid(0), NULL));
+        ASSERT_OK(kfd_cpu_access(node, &ctx, PID, BASE, 4096, false, NULL));
+        ASSERT_EQ_U(resident(0, 4 * MiB, 1), 512);
+        ASSERT_EQ_U(node->vram_used[0], 4 * MiB); /* the BO lives while it holds pages */
+        struct kfd_result res = {};
+        ASSERT_OK(set1(0, 4 * MiB, KFD_ATTR_PREFETCH_LOC, gid(0), &res));
+        ASSERT_EQ_U(res.failed_pages, 0);
+        ASSERT_EQ_U(resident(0, 4 * MiB, 1), 1024);
+        ASSERT_EQ_U(node->vram_used[0], 4 * MiB);
 }
 
 TEST(apu_and_hive_rules_keep_data_in_ram) {
