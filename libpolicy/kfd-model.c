@@ -762,19 +762,33 @@ static void apply_attr(struct kfd_node *n, struct kfd_entry *e, const struct kfd
 
 /* ---- the ioctls ---- */
 
-int kfd_svm_set(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t start,
-                uint64_t size, unsigned nattr, const struct kfd_svm_attr *attrs,
-                struct kfd_result *res) {
+/* The checks both SVM ops start with, in the kernel's order: the process, the attributes
+ * ("svm_range_check_attr"), then the span ("svm_range_is_valid", "svm_range_check_vm"). */
+static int svm_begin(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t start,
+                     uint64_t size, unsigned nattr, const struct kfd_svm_attr *attrs, bool get,
+                     struct kfd_process **ret_p, uint64_t *ret_s, uint64_t *ret_e) {
         struct kfd_process *p = kfd_process_get(n, pid);
-        uint64_t s, e, stamp;
-        bool prefetch = false;
         int r;
 
         if (!p)
                 return -ESRCH;
-        if ((r = check_attrs(n, nattr, attrs, false)) < 0)
+        if ((r = check_attrs(n, nattr, attrs, get)) < 0)
                 return r;
-        if ((r = check_span(n, ctx, pid, start, size, &s, &e)) < 0)
+        if ((r = check_span(n, ctx, pid, start, size, ret_s, ret_e)) < 0)
+                return r;
+        *ret_p = p;
+        return 0;
+}
+
+int kfd_svm_set(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t start,
+                uint64_t size, unsigned nattr, const struct kfd_svm_attr *attrs,
+                struct kfd_result *res) {
+        struct kfd_process *p;
+        uint64_t s, e, stamp;
+        bool prefetch = false;
+        int r;
+
+        if ((r = svm_begin(n, ctx, pid, start, size, nattr, attrs, false, &p, &s, &e)) < 0)
                 return r;
 
         /* Structure is all-or-nothing: count the fragments this needs before changing any. */
@@ -865,15 +879,11 @@ int kfd_svm_set(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint
 
 int kfd_svm_get(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t start,
                 uint64_t size, unsigned nattr, struct kfd_svm_attr *attrs) {
-        struct kfd_process *p = kfd_process_get(n, pid);
+        struct kfd_process *p;
         uint64_t s, e;
         int r;
 
-        if (!p)
-                return -ESRCH;
-        if ((r = check_attrs(n, nattr, attrs, true)) < 0)
-                return r;
-        if ((r = check_span(n, ctx, pid, start, size, &s, &e)) < 0)
+        if ((r = svm_begin(n, ctx, pid, start, size, nattr, attrs, true, &p, &s, &e)) < 0)
                 return r;
 
         /* "svm_range_get_attr": intersect over the existing pranges only. */
@@ -992,6 +1002,32 @@ static int create_unregistered(struct kfd_node *n, const struct kfd_ctx *ctx, st
         return insert_at(n, i, &f);
 }
 
+/* Common start of an access: the process, the span in pages, a new LRU stamp. */
+static int access_begin(struct kfd_node *n, int32_t pid, uint64_t addr, uint64_t len,
+                        struct kfd_process **ret_p, uint64_t *ret_page, uint64_t *ret_end,
+                        uint64_t *ret_stamp) {
+        struct kfd_process *p = kfd_process_get(n, pid);
+        if (!p)
+                return -ESRCH;
+        if (len == 0 || addr + len < addr)
+                return -EINVAL;
+        *ret_p = p;
+        *ret_page = addr >> n->cfg.page_shift;
+        *ret_end = DIV_ROUND_UP(addr + len, page_bytes(n));
+        *ret_stamp = ++n->lru_clock;
+        return 0;
+}
+
+/* What a fault at page in fragment i migrates: the 2^granularity-aligned block clipped to the
+ * prange ("svm_range_restore_pages", "svm_migrate_to_ram"). */
+static void fault_span(const struct kfd_node *n, unsigned i, uint64_t page, uint64_t *ret_s,
+                       uint64_t *ret_e) {
+        uint64_t rs, re, gran = 1ULL << n->e[i].granularity, base = ALIGN_DOWN(page, gran);
+        prange_bounds(n, i, &rs, &re);
+        *ret_s = MAX(base, rs);
+        *ret_e = gran >= re - base ? re : MIN(base + gran, re);
+}
+
 static void account(struct kfd_node *n, const struct kfd_entry *f, uint64_t pages, uint64_t stamp,
                     struct kfd_result *res) {
         bo_touch(n, f->bo, stamp);
@@ -1012,17 +1048,14 @@ static void emit_fault(const struct kfd_node *n, const struct kfd_ctx *ctx, int3
 
 int kfd_gpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, unsigned gpu,
                    uint64_t addr, uint64_t len, bool write, struct kfd_result *res) {
-        struct kfd_process *p = kfd_process_get(n, pid);
+        struct kfd_process *p;
         uint64_t page, end, stamp;
         int r;
 
-        if (!p)
-                return -ESRCH;
-        if (gpu >= n->cfg.n_gpus || len == 0)
+        if (gpu >= n->cfg.n_gpus)
                 return -EINVAL;
-        page = addr >> n->cfg.page_shift;
-        end = DIV_ROUND_UP(addr + len, page_bytes(n));
-        stamp = ++n->lru_clock;
+        if ((r = access_begin(n, pid, addr, len, &p, &page, &end, &stamp)) < 0)
+                return r;
 
         while (page < end) {
                 unsigned i = lower(n, pid, page);
@@ -1063,10 +1096,8 @@ int kfd_gpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, u
                 if (res)
                         res->faults++;
 
-                uint64_t rs, re, gran = 1ULL << f->granularity;
-                prange_bounds(n, i, &rs, &re);
-                uint64_t fs = MAX(ALIGN_DOWN(page, gran), rs);
-                uint64_t fe = gran > re - fs ? re : MIN(ALIGN_DOWN(page, gran) + gran, re);
+                uint64_t fs, fe;
+                fault_span(n, i, page, &fs, &fe);
                 bool need = false;
                 for (unsigned k = lower(n, pid, fs); k < n->n_entries && n->e[k].pid == pid &&
                                                      n->e[k].start < fe; k++)
@@ -1102,17 +1133,12 @@ fatal:
 
 int kfd_cpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t addr,
                    uint64_t len, bool write, struct kfd_result *res) {
-        struct kfd_process *p = kfd_process_get(n, pid);
+        struct kfd_process *p;
         uint64_t page, end, stamp;
         int r;
 
-        if (!p)
-                return -ESRCH;
-        if (len == 0)
-                return -EINVAL;
-        page = addr >> n->cfg.page_shift;
-        end = DIV_ROUND_UP(addr + len, page_bytes(n));
-        stamp = ++n->lru_clock;
+        if ((r = access_begin(n, pid, addr, len, &p, &page, &end, &stamp)) < 0)
+                return r;
 
         while (page < end) {
                 unsigned i = lower(n, pid, page);
@@ -1138,10 +1164,8 @@ int kfd_cpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, u
                         continue;
                 }
                 /* DEVICE_PRIVATE: "svm_migrate_to_ram" moves the granule back. */
-                uint64_t rs, re, gran = 1ULL << f->granularity;
-                prange_bounds(n, i, &rs, &re);
-                uint64_t fs = MAX(ALIGN_DOWN(page, gran), rs);
-                uint64_t fe = MIN(ALIGN_DOWN(page, gran) + gran, re);
+                uint64_t fs, fe;
+                fault_span(n, i, page, &fs, &fe);
                 if (res)
                         res->faults++;
                 r = migrate_span(n, ctx, p, fs, fe, KFD_LOC_RAM, KFD_MIG_PAGEFAULT_CPU,
@@ -1153,14 +1177,12 @@ int kfd_cpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, u
 }
 
 int kfd_unmap(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t addr, uint64_t len) {
-        struct kfd_process *p = kfd_process_get(n, pid);
-        uint64_t s, e;
+        struct kfd_process *p;
+        uint64_t s, e, stamp;
         int r;
 
-        if (!p)
-                return -ESRCH;
-        s = addr >> n->cfg.page_shift;
-        e = DIV_ROUND_UP(addr + len, page_bytes(n));
+        if ((r = access_begin(n, pid, addr, len, &p, &s, &e, &stamp)) < 0)
+                return r;
         if ((r = split_at(n, pid, s)) < 0 || (r = split_at(n, pid, e)) < 0)
                 return r;
         for (unsigned i = lower(n, pid, s); i < n->n_entries && n->e[i].pid == pid && n->e[i].start < e;) {
@@ -1239,14 +1261,12 @@ void kfd_process_exit(struct kfd_node *n, int32_t pid) {
 
 int kfd_pin(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t addr, uint64_t len,
             bool pin) {
-        struct kfd_process *p = kfd_process_get(n, pid);
-        uint64_t s, e;
+        struct kfd_process *p;
+        uint64_t s, e, stamp;
         int r;
 
-        if (!p)
-                return -ESRCH;
-        s = addr >> n->cfg.page_shift;
-        e = DIV_ROUND_UP(addr + len, page_bytes(n));
+        if ((r = access_begin(n, pid, addr, len, &p, &s, &e, &stamp)) < 0)
+                return r;
         if (!pin) {
                 span_drop(n, pid, KFD_SPAN_PIN, s, e);
                 return 0;
@@ -1255,8 +1275,8 @@ int kfd_pin(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, uint64_t
                 return r;
         /* "mm/gup: migrate device coherent pages when pinning": VRAM pages go to RAM first. */
         if (n->cfg.mem_mode == KFD_MEM_COHERENT)
-                return migrate_span(n, ctx, p, s, e, KFD_LOC_RAM, KFD_MIG_PAGEFAULT_CPU,
-                                    ++n->lru_clock, false, NULL);
+                return migrate_span(n, ctx, p, s, e, KFD_LOC_RAM, KFD_MIG_PAGEFAULT_CPU, stamp,
+                                    false, NULL);
         return 0;
 }
 
