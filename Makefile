@@ -43,7 +43,7 @@ check-suites:
 
 check-asan: $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
-	@tools/run-suites --build $(BUILD_SAN) --required unit unit
+	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd" unit fakekfd
 
 demo: deps build
 	@tools/demo $(BUILD)

@@ -40,6 +40,10 @@ struct shared {
         pthread_mutex_t lock;
         uint32_t smi_fifo_bytes; /* per-client fifo: 1024 (old kernels) or 8192 */
         uint64_t ops;
+        /* What the files say now, so a call rewrites only what changed. */
+        uint64_t published_vram[KFD_MAX_GPUS];
+        int32_t published_pid[KFD_MAX_PROCS];
+        struct kfd_counters published[KFD_MAX_PROCS][KFD_MAX_GPUS];
         struct kfd_node node;
 };
 
@@ -83,8 +87,6 @@ _printf_(2, 3) static int write_file(const char *rel, const char *fmt, ...) {
         snprintf(path, sizeof(path), "%s/%s", g_root, rel);
         snprintf(dir, sizeof(dir), "%s", path);
         *strrchr(dir, '/') = 0;
-        if (mkdir_p(dir) < 0)
-                return -errno;
         va_start(ap, fmt);
         n = vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
@@ -92,6 +94,8 @@ _printf_(2, 3) static int write_file(const char *rel, const char *fmt, ...) {
                 return -EINVAL;
         snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int) getpid());
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+        if (fd < 0 && errno == ENOENT && mkdir_p(dir) >= 0)
+                fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
         if (fd < 0)
                 return -errno;
         if (write(fd, text, (size_t) n) != n) {
@@ -280,31 +284,44 @@ static void publish_dynamic(void) {
         char rel[160];
 
         for (unsigned i = 0; i < n->cfg.n_gpus; i++) {
+                if (g_sh->published_vram[i] == n->vram_used[i])
+                        continue;
                 snprintf(rel, sizeof(rel), "sys/class/drm/card%u/device/mem_info_vram_used", i);
-                write_file(rel, "%llu\n", (unsigned long long) n->vram_used[i]);
+                if (write_file(rel, "%llu\n", (unsigned long long) n->vram_used[i]) >= 0)
+                        g_sh->published_vram[i] = n->vram_used[i];
         }
         for (unsigned k = 0; k < KFD_MAX_PROCS; k++) {
                 struct kfd_process *p = &n->procs[k];
                 if (!p->pid || !p->dirty)
                         continue;
                 p->dirty = false;
-                snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/pasid", p->pid);
-                write_file(rel, "%d\n", 0x8000 + k);
+                bool fresh = g_sh->published_pid[k] != p->pid;
+                if (fresh) {
+                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/pasid", p->pid);
+                        write_file(rel, "%d\n", 0x8000 + k);
+                        g_sh->published_pid[k] = p->pid;
+                }
                 for (unsigned g = 0; g < n->cfg.n_gpus; g++) {
                         uint32_t id = n->cfg.gpu[g].gpu_id;
                         const struct kfd_counters *c = &p->c[g];
-                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/vram_%u", p->pid, id);
-                        write_file(rel, "%llu\n", (unsigned long long) c->vram_bytes);
-                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/stats_%u/evicted_ms", p->pid, id);
-                        write_file(rel, "%llu\n", (unsigned long long) (c->evicted_ns / 1000000));
-                        if (!n->cfg.gpu[g].svm)
-                                continue;
-                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/counters_%u/faults", p->pid, id);
-                        write_file(rel, "%llu\n", (unsigned long long) c->faults);
-                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/counters_%u/page_in", p->pid, id);
-                        write_file(rel, "%llu\n", (unsigned long long) c->page_in);
-                        snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/counters_%u/page_out", p->pid, id);
-                        write_file(rel, "%llu\n", (unsigned long long) c->page_out);
+                        struct kfd_counters *old = &g_sh->published[k][g];
+                        /* One file per changed value; the kernel's names and units. */
+                        const struct { const char *dir, *file; uint64_t now, *was; bool svm_only; } f[] = {
+                                { "vram_", "", c->vram_bytes, &old->vram_bytes, false },
+                                { "stats_", "/evicted_ms", c->evicted_ns / 1000000, &old->evicted_ns, false },
+                                { "counters_", "/faults", c->faults, &old->faults, true },
+                                { "counters_", "/page_in", c->page_in, &old->page_in, true },
+                                { "counters_", "/page_out", c->page_out, &old->page_out, true },
+                        };
+                        for (size_t i = 0; i < ELEMENTSOF(f); i++) {
+                                char name[64];
+                                if ((f[i].svm_only && !n->cfg.gpu[g].svm) || (!fresh && *f[i].was == f[i].now))
+                                        continue;
+                                snprintf(name, sizeof(name), "%s%u%s", f[i].dir, id, f[i].file);
+                                snprintf(rel, sizeof(rel), "sys/class/kfd/kfd/proc/%d/%s", p->pid, name);
+                                if (write_file(rel, "%llu\n", (unsigned long long) f[i].now) >= 0)
+                                        *f[i].was = f[i].now;
+                        }
                 }
         }
 }
@@ -778,8 +795,8 @@ static HSAKMT_STATUS svm_set_get(bool set, void *start, HSAuint64 size, unsigned
                 return HSAKMT_STATUS_NO_MEMORY;
         for (unsigned i = 0; i < nattr; i++) {
                 a[i] = (struct kfd_svm_attr) { attrs[i].type, attrs[i].value };
-                if (!set && attrs[i].type != HSA_SVM_ATTR_ACCESS)
-                        continue; /* GET translates only the ACCESS query's node */
+                if (!set && attrs[i].type < HSA_SVM_ATTR_ACCESS)
+                        continue; /* GET translates only the access types' nodes */
                 if (!is_location_or_access(attrs[i].type))
                         continue;
                 if (attrs[i].type == HSA_SVM_ATTR_PREFERRED_LOC && attrs[i].value == INVALID_NODEID) {
