@@ -658,6 +658,11 @@ static const struct kfd_vma *vma_find(const struct kfd_ctx *ctx, uint64_t addr) 
         return NULL;
 }
 
+static bool vma_writable(const struct kfd_ctx *ctx, uint64_t addr) {
+        const struct kfd_vma *v = vma_find(ctx, addr);
+        return !v || (v->flags & KFD_VMA_WRITE);
+}
+
 static int check_span(const struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid,
                       uint64_t start, uint64_t size, uint64_t *ret_s, uint64_t *ret_e) {
         uint64_t mask = page_bytes(n) - 1, end;
@@ -1071,6 +1076,10 @@ int kfd_gpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, u
                 }
                 struct kfd_entry *f = &n->e[i];
                 uint64_t cnt = MIN(frag_end(f), end) - page;
+                /* GPU_RO maps without the write bit, and a write fault on a read-only VMA is
+                 * -EPERM in "svm_range_restore_pages": a memory exception either way. */
+                if (write && ((f->flags & KFD_FLAG_GPU_RO) || !vma_writable(ctx, page << n->cfg.page_shift)))
+                        goto fatal;
                 if (f->mapped & BIT(gpu)) {
                         account(n, f, cnt, stamp, res);
                         page += cnt;

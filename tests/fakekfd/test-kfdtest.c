@@ -195,6 +195,46 @@ TEST(MigrateAccessInPlace_CoherentCpu) {
         ASSERT_EQ(fk.munmap(p, 4 * MiB), 0);
 }
 
+TEST(ReadOnlyRange) {
+        fk_init(CONF);
+        for (int x = 0; x < 2; x++) {
+                xnack(x);
+                char *p = fk_map(2 * MiB);
+                ASSERT_EQ(fk_set1(p, 2 * MiB, HSA_SVM_ATTR_ACCESS, 1), HSAKMT_STATUS_SUCCESS);
+                ASSERT_EQ(mprotect(p, 2 * MiB, PROT_READ), 0);
+                struct fakekfd_result r;
+                ASSERT_EQ(fk.gpu_access(1, p, PAGE, 0, &r), 0); /* SDMA read works */
+                ASSERT_FALSE(r.fatal);
+                ASSERT_EQ(fk.gpu_access(1, p + PAGE, PAGE, 1, &r), -EFAULT); /* a write faults */
+                ASSERT_TRUE(r.fatal);
+                ASSERT_EQ(fk.munmap(p, 2 * MiB), 0);
+        }
+        xnack(0);
+}
+
+TEST(MultiGPUMigration) {
+        fk_init(CONF);
+        uint32_t g1 = fk_gpu_id(1), g2 = fk_gpu_id(2);
+        int fd = -1;
+        ASSERT_EQ(fk.smi_open(g1, KFD_EV_MASK(KFD_EV_MIGRATE_START), 0, &fd), 0);
+        char *p = fk_map(4 * MiB);
+        HSA_SVM_ATTRIBUTE a[] = { { HSA_SVM_ATTR_ACCESS, 1 }, { HSA_SVM_ATTR_ACCESS, 2 },
+                                  { HSA_SVM_ATTR_PREFETCH_LOC, 1 } };
+        ASSERT_EQ(hsaKmtSVMSetAttr(p, 4 * MiB, 3, a), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ_U(fk_resident(p, 4 * MiB, 1), 1024);
+        ASSERT_EQ(fk_set1(p, 4 * MiB, HSA_SVM_ATTR_PREFETCH_LOC, 2), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ_U(fk_resident(p, 4 * MiB, 2), 1024);
+        /* GPU to GPU goes through system memory: gpu1 -> 0 shows on gpu1's stream. */
+        char buf[1024], want[48];
+        fk_smi_drain(fd, buf, sizeof(buf), 4096);
+        snprintf(want, sizeof(want), " %x->0 ", g1);
+        ASSERT_TRUE(strstr(buf, want) != NULL);
+        ASSERT_EQ(fk_read("sys/class/kfd/kfd/proc/%d/vram_%u", getpid(), g1), 0);
+        ASSERT_EQ(fk_read("sys/class/kfd/kfd/proc/%d/vram_%u", getpid(), g2), (long long) (4 * MiB));
+        ASSERT_EQ(fk.munmap(p, 4 * MiB), 0);
+        close(fd);
+}
+
 TEST(HMMProfilingEvent) {
         fk_init(CONF);
         uint32_t gpu = fk_gpu_id(1);

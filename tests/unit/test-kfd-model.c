@@ -291,6 +291,22 @@ TEST(xnack_off_gpu_fault_is_fatal) {
         ASSERT_EQ_U(kfd_process_get(node, PID)->c[0].evicted_ns, KFD_RESTORE_DELAY_NS);
 }
 
+TEST(gpu_writes_to_read_only_are_fatal) {
+        setup(1, 64 * MiB, KFD_MEM_COHERENT, true);
+        struct kfd_result res = {};
+        ASSERT_OK(set1(0, 2 * MiB, KFD_ATTR_SET_FLAGS, KFD_FLAG_GPU_RO, NULL));
+        ASSERT_OK(kfd_gpu_access(node, &ctx, PID, 0, BASE, 4096, false, &res));
+        ASSERT_ERROR(kfd_gpu_access(node, &ctx, PID, 0, BASE, 4096, true, &res), EFAULT);
+        ASSERT_TRUE(res.fatal);
+        struct kfd_vma ro = { BASE, BASE + 64 * MiB, 0 };
+        struct kfd_ctx c2 = ctx;
+        c2.vmas = &ro;
+        c2.n_vmas = 1;
+        memset(&res, 0, sizeof(res));
+        ASSERT_ERROR(kfd_gpu_access(node, &c2, PID, 0, BASE + 4 * MiB, 4096, true, &res), EFAULT);
+        ASSERT_OK(kfd_gpu_access(node, &c2, PID, 0, BASE + 4 * MiB, 4096, false, &res));
+}
+
 TEST(xnack_switch_rules) {
         setup(1, 64 * MiB, KFD_MEM_COHERENT, false);
         int32_t x = -1;
