@@ -55,8 +55,14 @@ static char fk_root[256];
 static inline void fk_cleanup(void) {
         char cmd[300];
         if (fk_root[0] && getpid() == (pid_t) atoi(getenv("FK_OWNER") ? getenv("FK_OWNER") : "0")) {
+                /* Another process (a reaped child, the agent thread) may still be writing
+                 * sysfs files: retry until the tree is gone. */
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fk_root);
-                (void) !system(cmd);
+                for (int i = 0; i < 5 && access(fk_root, F_OK) == 0; i++) {
+                        (void) !system(cmd);
+                        if (access(fk_root, F_OK) == 0)
+                                usleep(100000);
+                }
         }
 }
 
