@@ -5,6 +5,7 @@
  * them out with agent-core and reports them on a second connection.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -30,6 +31,11 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool g_running;
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
 
 struct ranges {
         struct spm_agent_range v[MAX_RANGES];
@@ -228,6 +234,28 @@ static uint64_t env_usec(const char *name, uint64_t def_msec) {
         return (v && *v && !*end && ms > 0 ? ms : def_msec) * 1000;
 }
 
+/* Whether the application itself opened KFD (/dev/kfd, or the fake's per-process file). The
+ * agent never opens KFD first: on hardware that would create GPU VMs in every process of a job,
+ * shells included. */
+static bool kfd_in_use(const char *fake_root) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        char fake[PATH_MAX];
+
+        snprintf(fake, sizeof(fake), "%s/run/fakekfd/kfd.", fake_root ? fake_root : "");
+        while (d && (de = readdir(d))) {
+                char link[300], target[PATH_MAX];
+                snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                if (!strcmp(target, "/dev/kfd") || (fake_root && !strncmp(target, fake, strlen(fake))))
+                        return true;
+        }
+        return false;
+}
+
 static void *agent_main(void *arg) {
         static struct session s; /* one agent thread per process */
         uint64_t backoff = BACKOFF_MIN_USEC, rescan_usec = env_usec("SPMTIER_AGENT_RESCAN_MS", 5000);
@@ -241,7 +269,12 @@ static void *agent_main(void *arg) {
         s.address = getenv("SPMTIER_SOCKET");
         if (!s.address || !*s.address)
                 s.address = DEFAULT_SOCKET;
+        const char *fake_root = getenv("FAKEKFD_ROOT");
         for (;;) {
+                if (!kfd_in_use(fake_root && *fake_root ? fake_root : NULL)) {
+                        sleep_usec(rescan_usec);
+                        continue;
+                }
                 int r = session_run(&s, rescan_usec);
                 session_done(&s);
                 if (r > 0)

@@ -11,7 +11,8 @@
  * SPMTIER_SYSFS_ROOT (default $FAKEKFD_ROOT, else /), SLURM_JOB_ID, SPMTIER_AGENT_RESCAN_MS
  * (how often /proc/self/maps is re-read, default 5000).
  *
- * The agent never blocks, stops or kills the application: all work happens on one thread of
+ * The agent stays idle until the application has opened KFD itself (it never creates a KFD
+ * process of its own). It never blocks, stops or kills the application: all work happens on one thread of
  * its own with every signal blocked; without a daemon it retries with exponential backoff (up
  * to 30 s); after fork the child starts its own agent.
  */
