@@ -335,3 +335,30 @@ bool kfd_smi_fifo_push(struct kfd_smi_fifo *f, const char *line, size_t len);
 /* read(): copies at most size bytes (at most 8 with old_kernel_quirk). Returns the count, or
  * -EAGAIN when empty. */
 int kfd_smi_fifo_read(struct kfd_smi_fifo *f, char *buf, size_t size, bool old_kernel_quirk);
+
+/*
+ * Reading an SMI stream (the daemon's kfd-smi collector): bytes come in reads that may split
+ * lines anywhere (old kernels return at most 8 bytes per read), the fifo drops lines silently
+ * when full, ids may be unknown (later kernels add and renumber events) and nothing guarantees
+ * well-formed input. The parser keeps the partial line, parses whole lines by id and counts
+ * what it could not use; it never fails as a whole.
+ */
+struct kfd_smi_parser {
+        char line[128];       /* the partial line so far (KFD lines are < 96 bytes) */
+        size_t len;
+        bool overlong;        /* skipping to the next '\n' */
+        uint64_t events;      /* lines parsed into events */
+        uint64_t unknown;     /* well-formed "%x ..." lines with an id we do not know */
+        uint64_t garbage;     /* lines that did not match their id's format */
+        uint64_t overlong_lines;
+};
+
+void kfd_smi_parser_init(struct kfd_smi_parser *p);
+
+/* Feeds n bytes; calls fn for every event completed by them. Returns the number of events. */
+unsigned kfd_smi_parser_feed(struct kfd_smi_parser *p, const char *data, size_t n, kfd_event_fn fn,
+                             void *userdata);
+
+/* Parses one line without its '\n'. Returns 0, -EOPNOTSUPP for an unknown id, -EINVAL when
+ * the line does not match its id's format. */
+int kfd_smi_parse_line(const char *line, size_t len, struct kfd_event *ret);
