@@ -235,6 +235,38 @@ TEST(MultiGPUMigration) {
         close(fd);
 }
 
+TEST(MigrateLargeBuf) {
+        fk_init(CONF);
+        uint32_t gpu = fk_gpu_id(1);
+        size_t len = 192 * MiB; /* 3/4 of VRAM, both ways, granularity 30 */
+        char *p = fk_map(len);
+        long long in0 = fk_read("sys/class/kfd/kfd/proc/%d/counters_%u/page_in", getpid(), gpu);
+        long long out0 = fk_read("sys/class/kfd/kfd/proc/%d/counters_%u/page_out", getpid(), gpu);
+        HSA_SVM_ATTRIBUTE a[] = { { HSA_SVM_ATTR_GRANULARITY, 30 }, { HSA_SVM_ATTR_ACCESS, 1 },
+                                  { HSA_SVM_ATTR_PREFETCH_LOC, 1 } };
+        ASSERT_EQ(hsaKmtSVMSetAttr(p, len, 3, a), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ_U(fk_resident(p, len, 1), len / PAGE);
+        ASSERT_EQ(fk_set1(p, len, HSA_SVM_ATTR_PREFETCH_LOC, 0), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ_U(fk_resident(p, len, 0), len / PAGE);
+        ASSERT_EQ(fk_read("sys/class/kfd/kfd/proc/%d/counters_%u/page_in", getpid(), gpu), in0 + (long long) (len / PAGE));
+        ASSERT_EQ(fk_read("sys/class/kfd/kfd/proc/%d/counters_%u/page_out", getpid(), gpu), out0 + (long long) (len / PAGE));
+        ASSERT_EQ(fk.munmap(p, len), 0);
+}
+
+TEST(PrefaultPartialRange) {
+        fk_init(CONF);
+        char *p = fk_map(4 * PAGE);
+        p[0] = 1; /* two pages touched by the CPU, two never */
+        p[2 * PAGE] = 1;
+        HSA_SVM_ATTRIBUTE a[] = { { HSA_SVM_ATTR_ACCESS, 1 }, { HSA_SVM_ATTR_PREFETCH_LOC, 1 } };
+        ASSERT_EQ(hsaKmtSVMSetAttr(p, 4 * PAGE, 2, a), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ_U(fk_resident(p, 4 * PAGE, 1), 4);
+        struct fakekfd_result r;
+        ASSERT_EQ(fk.gpu_access(1, p, 4 * PAGE, 1, &r), 0); /* SDMA fill: all four mapped */
+        ASSERT_EQ_U(r.pages_at[1], 4);
+        ASSERT_EQ(fk.munmap(p, 4 * PAGE), 0);
+}
+
 TEST(HMMProfilingEvent) {
         fk_init(CONF);
         uint32_t gpu = fk_gpu_id(1);
