@@ -492,13 +492,18 @@ static int attach(void) {
         return 0;
 }
 
-/* The caller's VMAs from /proc/self/maps, sorted. Returns the count. */
+/* The caller's VMAs from /proc/self/maps, sorted. Returns the count, or SIZE_MAX when they do
+ * not fit (or cannot be read): the model then checks nothing rather than refuse valid spans. */
 static size_t read_vmas(struct kfd_vma *v, size_t max) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/maps", "re");
         char line[PATH_MAX + 128];
         size_t n = 0;
 
-        while (f && n < max && fgets(line, sizeof(line), f)) {
+        if (!f)
+                return SIZE_MAX;
+        while (fgets(line, sizeof(line), f)) {
+                if (n == max)
+                        return SIZE_MAX;
                 unsigned long long s, e;
                 char perms[8] = "", name[PATH_MAX] = "";
                 if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %4095[^\n]", &s, &e, perms, name) < 3)
@@ -532,8 +537,9 @@ struct op {
 static int op_begin(struct op *op, bool need_open) {
         if (!g_sh || (need_open && (g_open_count == 0 || g_forked || g_owner != getpid())))
                 return -EBADF;
+        size_t n = read_vmas(op->vmas, MAX_VMAS);
         op->ctx = (struct kfd_ctx) {
-                .vmas = op->vmas, .n_vmas = read_vmas(op->vmas, MAX_VMAS),
+                .vmas = n == SIZE_MAX ? NULL : op->vmas, .n_vmas = n == SIZE_MAX ? 0 : n,
                 .emit = collect, .now_ns = boottime_ns(),
         };
         lock_node();
