@@ -56,6 +56,16 @@ static pid_t g_owner;
 static bool g_forked, g_props;
 static pthread_mutex_t g_lib_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* User queues only count (XNACK switching needs none; XNACK-off evictions stop them): nothing
+ * executes. The doorbell, pointers and error word point into a small zeroed block so a caller
+ * that writes them does not crash. */
+struct fake_queue {
+        HSA_QUEUEID id; /* 0 = free */
+        uint32_t node;
+        uint64_t *words;
+};
+static struct fake_queue g_queues[64];
+
 /* Events of the operation in progress, delivered once the model is done. */
 static struct kfd_event g_pending[MAX_PENDING];
 static unsigned g_n_pending;
@@ -616,6 +626,10 @@ EXPORT HSAKMT_STATUS HSAKMTAPI hsaKmtOpenKFD(void) {
                 g_open_count = 0;
                 g_forked = false;
                 g_props = false;
+                for (size_t i = 0; i < ELEMENTSOF(g_queues); i++) { /* the parent's queues */
+                        free(g_queues[i].words);
+                        g_queues[i] = (struct fake_queue) {};
+                }
         }
         if (g_open_count > 0) {
                 g_open_count++;
@@ -869,6 +883,65 @@ EXPORT HSAKMT_STATUS HSAKMTAPI hsaKmtGetXNACKMode(HSAint32 *enable) {
                 return HSAKMT_STATUS_INVALID_PARAMETER;
         *enable = -1;
         return set_get_xnack(enable);
+}
+
+static int queue_update(uint32_t node, int delta);
+
+EXPORT HSAKMT_STATUS HSAKMTAPI hsaKmtCreateQueue(HSAuint32 node, HSA_QUEUE_TYPE type, HSAuint32 percentage,
+                                                HSA_QUEUE_PRIORITY priority, void *address, HSAuint64 size,
+                                                HsaEvent *event, HsaQueueResource *res) {
+        HSAKMT_STATUS s = check_open();
+        if (s != HSAKMT_STATUS_SUCCESS)
+                return s;
+        if (!res || percentage > 100)
+                return HSAKMT_STATUS_INVALID_PARAMETER;
+        if (node == 0 || node >= num_nodes())
+                return HSAKMT_STATUS_INVALID_NODE_UNIT;
+        pthread_mutex_lock(&g_lib_lock);
+        struct fake_queue *q = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(g_queues) && !q; i++)
+                if (g_queues[i].id == 0)
+                        q = &g_queues[i];
+        if (!q || !(q->words = calloc(4, sizeof(uint64_t)))) {
+                pthread_mutex_unlock(&g_lib_lock);
+                return HSAKMT_STATUS_OUT_OF_RESOURCES;
+        }
+        if (queue_update(node, 1) < 0) {
+                free(q->words);
+                q->words = NULL;
+                pthread_mutex_unlock(&g_lib_lock);
+                return HSAKMT_STATUS_ERROR;
+        }
+        q->id = (HSA_QUEUEID) (q - g_queues) + 1;
+        q->node = node;
+        *res = (HsaQueueResource) {
+                .QueueId = q->id,
+                .Queue_DoorBell_aql = &q->words[0],
+                .Queue_write_ptr_aql = &q->words[1],
+                .Queue_read_ptr_aql = &q->words[2],
+                .ErrorReason = (volatile HSAint64 *) &q->words[3],
+        };
+        pthread_mutex_unlock(&g_lib_lock);
+        return HSAKMT_STATUS_SUCCESS;
+}
+
+EXPORT HSAKMT_STATUS HSAKMTAPI hsaKmtDestroyQueue(HSA_QUEUEID id) {
+        HSAKMT_STATUS s = check_open();
+        if (s != HSAKMT_STATUS_SUCCESS)
+                return s;
+        if (id == 0 || id > ELEMENTSOF(g_queues))
+                return HSAKMT_STATUS_INVALID_HANDLE;
+        pthread_mutex_lock(&g_lib_lock);
+        struct fake_queue *q = &g_queues[id - 1];
+        if (q->id != id) {
+                pthread_mutex_unlock(&g_lib_lock);
+                return HSAKMT_STATUS_INVALID_HANDLE;
+        }
+        (void) queue_update(q->node, -1);
+        free(q->words);
+        *q = (struct fake_queue) {};
+        pthread_mutex_unlock(&g_lib_lock);
+        return HSAKMT_STATUS_SUCCESS;
 }
 
 /* ---- the test-only API ---- */

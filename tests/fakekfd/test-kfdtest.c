@@ -341,6 +341,18 @@ TEST(XNACKMode) {
         ASSERT_EQ(fk.queue_destroy(1), 0);
         xnack(1);
         xnack(0);
+        /* The same through the real queue API. */
+        HsaQueueResource q;
+        ASSERT_EQ(hsaKmtCreateQueue(2, HSA_QUEUE_COMPUTE_AQL, 100, HSA_QUEUE_PRIORITY_NORMAL, NULL, 0, NULL, &q),
+                  HSAKMT_STATUS_SUCCESS);
+        *q.Queue_DoorBell_aql = 1; /* harmless */
+        ASSERT_EQ(hsaKmtSetXNACKMode(1), HSAKMT_STATUS_ERROR);
+        ASSERT_EQ(hsaKmtCreateQueue(0, HSA_QUEUE_COMPUTE_AQL, 100, HSA_QUEUE_PRIORITY_NORMAL, NULL, 0, NULL, &q),
+                  HSAKMT_STATUS_INVALID_NODE_UNIT);
+        ASSERT_EQ(hsaKmtDestroyQueue(q.QueueId), HSAKMT_STATUS_SUCCESS);
+        ASSERT_EQ(hsaKmtDestroyQueue(q.QueueId), HSAKMT_STATUS_INVALID_HANDLE);
+        xnack(1);
+        xnack(0);
 }
 
 TEST(XnackOffQueueEvictionAndSysfs) {
