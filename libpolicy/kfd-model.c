@@ -474,7 +474,7 @@ static int vram_make_room(struct kfd_node *n, const struct kfd_ctx *ctx, unsigne
 static void evict_bo(struct kfd_node *n, const struct kfd_ctx *ctx, uint32_t id, struct kfd_result *res) {
         struct kfd_bo *bo = bo_get(n, id);
         struct kfd_process *p = bo ? kfd_process_get(n, bo->pid) : NULL;
-        uint64_t before = res ? res->pages_out : 0;
+        struct kfd_result victim = {}; /* the victim's migrations are not the caller's */
 
         if (!p) {
                 if (bo)
@@ -490,16 +490,13 @@ static void evict_bo(struct kfd_node *n, const struct kfd_ctx *ctx, uint32_t id,
                 while (j < n->n_entries && n->e[j].bo == id && n->e[j].pid == p->pid &&
                        n->e[j].start == frag_end(&n->e[j - 1]) && n->e[j].range_id == n->e[i].range_id)
                         j++;
-                move_run(n, ctx, p, i, j, KFD_LOC_RAM, KFD_MIG_TTM_EVICTION, 0, res);
+                move_run(n, ctx, p, i, j, KFD_LOC_RAM, KFD_MIG_TTM_EVICTION, 0, &victim);
                 i = j;
         }
         if (bo_get(n, id)) /* pages the table lost track of: free the VRAM anyway */
                 bo_free(n, bo_get(n, id));
-        if (res) {
-                res->evicted_pages += res->pages_out - before;
-                res->bytes_moved -= (res->pages_out - before) * page_bytes(n);
-                res->pages_out = before;
-        }
+        if (res)
+                res->evicted_pages += victim.pages_out;
 }
 
 /* The BO already holding part of fragment i's prange at location `to`, or NULL. */
@@ -1033,6 +1030,19 @@ static void fault_span(const struct kfd_node *n, unsigned i, uint64_t page, uint
         *ret_e = gran >= re - base ? re : MIN(base + gran, re);
 }
 
+/* Adds what a migration step did (not the access counts) to res, which may be NULL. */
+static void result_add(struct kfd_result *res, const struct kfd_result *step) {
+        if (!res)
+                return;
+        res->migrations += step->migrations;
+        res->pages_in += step->pages_in;
+        res->pages_out += step->pages_out;
+        res->bytes_moved += step->bytes_moved;
+        res->evicted_pages += step->evicted_pages;
+        res->failed_pages += step->failed_pages;
+        res->skipped_pages += step->skipped_pages;
+}
+
 static void account(struct kfd_node *n, const struct kfd_entry *f, uint64_t pages, uint64_t stamp,
                     struct kfd_result *res) {
         bo_touch(n, f->bo, stamp);
@@ -1111,17 +1121,16 @@ int kfd_gpu_access(struct kfd_node *n, const struct kfd_ctx *ctx, int32_t pid, u
                 for (unsigned k = lower(n, pid, fs); k < n->n_entries && n->e[k].pid == pid &&
                                                      n->e[k].start < fe; k++)
                         need |= n->e[k].loc != (unsigned) best;
-                uint64_t moved_before = res ? res->pages_in + res->pages_out : 0;
-                struct kfd_result local = {};
+                struct kfd_result step = {};
                 if (need) {
                         /* A failed VRAM migration falls back to mapping system memory. */
-                        r = migrate_span(n, ctx, p, fs, fe, (unsigned) best,
-                                         KFD_MIG_PAGEFAULT_GPU, stamp, false, res ? res : &local);
+                        r = migrate_span(n, ctx, p, fs, fe, (unsigned) best, KFD_MIG_PAGEFAULT_GPU, stamp,
+                                         false, &step);
+                        result_add(res, &step);
                         if (r < 0)
                                 return r;
                 }
-                bool migrated = res ? res->pages_in + res->pages_out > moved_before :
-                                      local.pages_in + local.pages_out > 0;
+                bool migrated = step.pages_in + step.pages_out > 0;
                 if ((r = split_at(n, pid, fs)) < 0 || (r = split_at(n, pid, fe)) < 0)
                         return r;
                 for (unsigned k = lower(n, pid, fs); k < n->n_entries && n->e[k].pid == pid &&
