@@ -140,6 +140,8 @@ int varlink_client_send(struct varlink_client *c, const char *method,
                 return -EINVAL;
         if (parameters && !json_object_is_type(parameters, json_type_object))
                 return -EINVAL;
+        if (parameters && !vl_json_is_finite(parameters))
+                return -EDOM;
         msg = json_object_new_object();
         if (!msg || json_object_object_add(msg, "method", json_object_new_string(method)) < 0)
                 return -ENOMEM;

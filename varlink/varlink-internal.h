@@ -51,5 +51,9 @@ struct sockaddr_un;
  * sockaddr_un. Returns 0, -EINVAL (empty) or -ENAMETOOLONG. */
 int vl_address_to_sockaddr(const char *address, struct sockaddr_un *ret, socklen_t *ret_len);
 
+/* False if a float anywhere in `o` is NaN or infinite: json-c would write them as NaN/Inf,
+ * which is not JSON, and the peer would drop the connection. */
+bool vl_json_is_finite(struct json_object *o);
+
 /* Serialises `o` into a new frame at the end of `b`; -E2BIG over VARLINK_MESSAGE_MAX. */
 int vl_append_json(struct vl_buffer *b, struct json_object *o);

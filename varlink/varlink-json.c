@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -120,6 +121,28 @@ int vl_append_json(struct vl_buffer *b, struct json_object *o) {
         if (len > VARLINK_MESSAGE_MAX)
                 return -E2BIG;
         return vl_buffer_append_frame(b, s, len);
+}
+
+bool vl_json_is_finite(struct json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_double:
+                return isfinite(json_object_get_double(o));
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (!vl_json_is_finite(json_object_array_get_idx(o, i)))
+                                return false;
+                return true;
+        case json_type_object: {
+                json_object_object_foreach(o, key, val) {
+                        (void) key;
+                        if (!vl_json_is_finite(val))
+                                return false;
+                }
+                return true;
+        }
+        default:
+                return true;
+        }
 }
 
 /* ---- addresses ---------------------------------------------------------------------- */

@@ -168,6 +168,16 @@ static int conn_flush(struct vl_connection *c) {
         return 0;
 }
 
+/* Replies queued beyond this stop the dispatch of further calls until the peer reads: a
+ * client pipelining calls without reading gets back-pressure, not a disconnect. */
+#define VL_OUTPUT_PAUSE (1U * 1024U * 1024U)
+/* Calls dispatched per turn of the loop for one connection before the others get theirs. */
+#define VL_DISPATCH_BUDGET 64U
+
+static bool conn_paused(const struct vl_connection *c) {
+        return vl_buffer_len(&c->out) >= VL_OUTPUT_PAUSE;
+}
+
 /* Closes a read-side-shut connection once nothing more can happen on it. */
 static bool conn_finished(const struct vl_connection *c) {
         return c->read_eof && !c->current && vl_buffer_len(&c->out) == 0;
@@ -180,8 +190,10 @@ static int conn_update_events(struct vl_connection *c) {
                 return 0;
         /* Keep reading while no call is open (we need the next one), and while one is open
          * only up to one message's worth: pipelined calls wait, the buffer stays bounded, and
-         * EPOLLHUP still tells us when the peer goes away. */
-        if (!c->read_eof && (!c->current || vl_buffer_len(&c->in) <= VARLINK_MESSAGE_MAX))
+         * EPOLLHUP still tells us when the peer goes away. Stop while the peer does not read
+         * its replies. */
+        if (!c->read_eof && !conn_paused(c) &&
+            (!c->current || vl_buffer_len(&c->in) <= VARLINK_MESSAGE_MAX))
                 ev |= EPOLLIN;
         if (vl_buffer_len(&c->out) > 0)
                 ev |= EPOLLOUT;
@@ -293,6 +305,8 @@ static int call_send(struct varlink_call *call, const char *error, struct json_o
                 return -EINVAL;
         if (parameters && !json_object_is_type(parameters, json_type_object))
                 return -EINVAL;
+        if (parameters && !vl_json_is_finite(parameters))
+                return -EDOM;
         if (call->flags & VARLINK_CALL_ONEWAY) {
                 if (!continues)
                         call->answered = true;
@@ -574,9 +588,11 @@ static int conn_dispatch(struct vl_connection *c, struct json_object *msg) {
 
 static void conn_process(struct vl_connection *c) {
         _cleanup_(conn_unrefp) _unused_ struct vl_connection *ref = conn_ref(c);
+        unsigned budget = VL_DISPATCH_BUDGET;
+        bool more_later = false;
 
         c->dispatching = true;
-        while (!c->dead && !c->current) {
+        while (!c->dead && !c->current && !conn_paused(c)) {
                 _cleanup_json_ struct json_object *msg = NULL;
                 const char *frame;
                 size_t len;
@@ -599,13 +615,20 @@ static void conn_process(struct vl_connection *c) {
                         conn_close(c, r == -ENOMEM ? "out of memory" : "message is not a varlink call");
                         break;
                 }
+                if (--budget == 0) {
+                        more_later = true;
+                        break;
+                }
         }
         c->dispatching = false;
         if (!c->dead) {
                 if (conn_finished(c))
                         conn_close(c, "peer closed its side");
-                else
+                else {
                         (void) conn_update_events(c);
+                        if (more_later)
+                                conn_schedule(c);
+                }
         }
 }
 

@@ -210,6 +210,7 @@ bool varlink_call_is_connected(const struct varlink_call *c);
  *               open so an error can still be sent),
  *   -ENOBUFS    the peer does not read and its queue passed VARLINK_OUTPUT_MAX (it is
  *               disconnected),
+ *   -EDOM       a float in `parameters` is NaN or infinite (not JSON; nothing sent),
  *   -EINVAL     a bad error name, -ENOMEM.
  */
 int varlink_call_reply(struct varlink_call *c, struct json_object *parameters);
@@ -290,7 +291,7 @@ int varlink_client_get_fd(const struct varlink_client *c);
 /*
  * Sends one call (`parameters` borrowed; NULL sends none). flags: VARLINK_CALL_MORE,
  * VARLINK_CALL_ONEWAY. Calls may be pipelined; read their replies in order.
- * Returns 0, -E2BIG, -EPIPE/-ECONNRESET, -ETIMEDOUT.
+ * Returns 0, -E2BIG, -EDOM (a NaN or infinite float), -EPIPE/-ECONNRESET, -ETIMEDOUT.
  */
 int varlink_client_send(struct varlink_client *c, const char *method,
                         struct json_object *parameters, unsigned flags);

@@ -7,6 +7,7 @@
  */
 
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,7 +30,8 @@ static const char test_idl[] =
         "method Unimplemented() -> ()\n"
         "method Huge() -> (text: string)\n"
         "method Path() -> (path: string)\n"
-        "method Flood() -> (blob: string)\n";
+        "method Flood() -> (blob: string)\n"
+        "method Nan() -> (x: float)\n";
 
 struct fixture {
         sd_event *event;
@@ -152,6 +154,16 @@ static int method_flood(struct varlink_call *call, struct json_object *parameter
         return f->flood_r;
 }
 
+static int method_nan(struct varlink_call *call, struct json_object *parameters, void *userdata) {
+        struct fixture *f = userdata;
+        _cleanup_json_ struct json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+        json_object_array_add(a, json_object_new_double(INFINITY));
+        json_object_object_add(o, "x", json_object_get(a));
+        f->huge_reply_r = varlink_call_reply(call, o);
+        return varlink_call_error(call, "io.spmtier.test.NotANumber", NULL);
+}
+
 static const struct varlink_method test_methods[] = {
         { "Echo", method_echo, 0 },
         { "Stream", method_stream, VARLINK_METHOD_REQUIRES_MORE },
@@ -163,6 +175,7 @@ static const struct varlink_method test_methods[] = {
         { "Huge", method_huge, 0 },
         { "Path", method_path, 0 },
         { "Flood", method_flood, VARLINK_METHOD_REQUIRES_MORE },
+        { "Nan", method_nan, 0 },
         {}
 };
 
@@ -895,6 +908,90 @@ TEST(socket_activation) {
         fixture_done(&f);
         unlink(path);
         rmdir(dir);
+}
+
+TEST(non_finite_float_refused) {
+        struct fixture f;
+        _cleanup_json_ struct json_object *r = NULL, *p = json_object_new_object();
+        _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
+        int sv[2];
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        send_str(fd, "{\"method\":\"io.spmtier.test.Nan\"}");
+        r = read_msg(&f, fd);
+        ASSERT_ERROR(f.huge_reply_r, EDOM);
+        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.NotANumber");
+        close(fd);
+        fixture_done(&f);
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+        ASSERT_OK(varlink_client_new_fd(sv[0], &c));
+        json_object_object_add(p, "x", json_object_new_double(NAN));
+        ASSERT_ERROR(varlink_client_send(c, "io.x.y.Z", p, 0), EDOM);
+        close(sv[1]);
+}
+
+TEST(pipelining_without_reading_gets_backpressure) {
+        struct fixture f;
+        char call[1200], text[1025];
+        unsigned sent = 0, got = 0;
+        size_t off = 0, len;
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        memset(text, 'p', 1024);
+        text[1024] = '\0';
+        len = (size_t) snprintf(call, sizeof(call),
+                                "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"%s\"}}", text) + 1;
+        /* Up to 3000 calls (3 MiB of replies) written before reading a single reply, until
+         * the server stops taking them. */
+        for (unsigned stalls = 0; sent < 3000 && stalls < 20;) {
+                ssize_t n = send(fd, call + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0) {
+                        unsigned before = f.echo_calls;
+                        ASSERT_TRUE(errno == EAGAIN);
+                        turn(&f);
+                        stalls = f.echo_calls == before ? stalls + 1 : 0;
+                        continue;
+                }
+                off += (size_t) n;
+                if (off == len) {
+                        off = 0;
+                        sent++;
+                }
+        }
+        /* It stopped at about 1 MiB of unread replies, well short of the 64 MiB drop. */
+        ASSERT_LT(f.echo_calls, 3000);
+        ASSERT_GE(f.echo_calls, 1000);
+        /* Still connected; now read everything while sending the rest. */
+        ASSERT_EQ(varlink_server_n_connections(f.server), 1);
+        while (got < 3000) {
+                if (sent < 3000) {
+                        ssize_t n = send(fd, call + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        if (n > 0) {
+                                off += (size_t) n;
+                                if (off == len) {
+                                        off = 0;
+                                        sent++;
+                                }
+                        }
+                }
+                if (got < sent) {
+                        _cleanup_json_ struct json_object *r = read_msg(&f, fd);
+                        ASSERT_NOT_NULL(r);
+                        if (got == 0 || got == 2999)
+                                ASSERT_STREQ(get_str(r, "parameters", "text"), text);
+                        got++;
+                } else
+                        turn(&f);
+        }
+        ASSERT_EQ(f.echo_calls, 3000);
+        ASSERT_EQ(f.server_disconnects, 0);
+        close(fd);
+        fixture_done(&f);
 }
 
 TEST(disconnect_mid_stream) {
