@@ -183,6 +183,7 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
 void range_free_regions(struct spm_engine *e, struct spm_process *p, struct spm_range *rg);
 bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region *r,
                      unsigned to, bool counted);
+bool region_would_quarantine(const struct spm_engine *e, const struct region *r, unsigned to);
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r);
 int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                              unsigned loc, unsigned only_from);

@@ -226,6 +226,8 @@ static bool regions_alike(const struct spm_engine *e, const struct region *a,
                 return false;
         if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH))
                 return false;
+        if (a->reuse >= 48 || b->reuse >= 48)
+                return false; /* in use: placement needs it at the granule */
         if ((uint64_t) a->npages + b->npages > max_pages)
                 return false;
         /* A region that moved within the ping-pong window keeps its own history. */
@@ -280,6 +282,14 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
         }
         (void) range_rebuild_slots(e, rg); /* shrinks: cannot need more memory */
         (void) p;
+}
+
+bool region_would_quarantine(const struct spm_engine *e, const struct region *r, unsigned to) {
+        if (to == r->loc || to != r->prev_loc)
+                return false;
+        if (region_moved(r) && region_age(e, r) > e->c.pingpong_window_epochs)
+                return false;
+        return r->trips + 1u >= 2 * e->c.pingpong_trips - 1;
 }
 
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r) {
