@@ -293,3 +293,15 @@ spm_spawn() {
         SPM_SPAWNED=$!
         SPM_PIDS+=("$SPM_SPAWNED")
 }
+
+# Waits up to $2 s (default 5) for the background child $1 to exit by itself,
+# kills it if it does not, and returns its exit status (143 when killed).
+spm_wait_exit() {
+        local p=$1 limit=${2:-5} i
+        for ((i = 0; i < limit * 20; i++)); do
+                kill -0 "$p" 2>/dev/null || break
+                sleep 0.05
+        done
+        kill "$p" 2>/dev/null
+        wait "$p"
+}

@@ -150,12 +150,7 @@ done
 spm_check_match "monitor subscribed first" '"kind": ?"subscribed"' "$(head -n1 "$SPM_TMP/monitor")"
 spm_ctl freeze >/dev/null
 spm_ctl thaw >/dev/null
-for ((i = 0; i < 100; i++)); do
-        kill -0 "$mon" 2>/dev/null || break
-        sleep 0.05
-done
-kill "$mon" 2>/dev/null
-wait "$mon"
+spm_wait_exit "$mon"
 spm_check "monitor --count 2 ended by itself with 0" test $? = 0
 events=$(cat "$SPM_TMP/monitor")
 spm_check_match "monitor saw the freeze" '"kind": ?"freeze"' "$events"
@@ -192,12 +187,7 @@ done
 spm_check_rc "jobs after the lease ran out" 0 spm_ctl jobs --json
 spm_check_match "job 150 expired and is gone" '^\[\]$' \
         "$(spm_json '[x["id"] for x in j["jobs"] if x["id"] == 150]' <<<"$SPM_OUT")"
-for ((i = 0; i < 50; i++)); do
-        kill -0 "$mon" 2>/dev/null || break
-        sleep 0.1
-done
-kill "$mon" 2>/dev/null
-wait "$mon"
+spm_wait_exit "$mon"
 spm_check_match "monitor saw the expiry" 'expired' "$(cat "$SPM_TMP/monitor-lease")"
 
 # --- UnregisterJob ----------------------------------------------------------------------------------
@@ -222,12 +212,7 @@ mon=$!
 spm_check "monitor subscribed" spm_wait_line "$SPM_TMP/monitor-end" subscribed
 spm_check "daemon still running" spm_daemon_alive
 spm_check "SIGTERM stops it cleanly" spm_stop_daemon
-for ((i = 0; i < 100; i++)); do
-        kill -0 "$mon" 2>/dev/null || break
-        sleep 0.05
-done
-kill "$mon" 2>/dev/null
-wait "$mon"
+spm_wait_exit "$mon"
 spm_check "monitor exits 3 when the daemon stops" test $? = 3
 spm_check_match "and says so" "closed the connection during Monitor" "$(cat "$SPM_TMP/monitor-end")"
 spm_done
