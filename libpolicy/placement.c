@@ -150,7 +150,6 @@ static double migrate_cost(const struct spm_engine *e, uint64_t bytes) {
 
 static int hold(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
                 struct region *r) {
-        x->plan->n_quarantined++;
         return plan_push_held(x->plan, &(struct spm_move) {
                 .pid = p->pid,
                 .job_id = p->job->j.id,
@@ -237,25 +236,13 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
         }
 
-        /* 4e. a new quarantine: someone (the driver, mostly) keeps moving it. Where it is now is
-         * where it stays for the quarantine, unless the cost model wants it elsewhere: then
-         * one last move puts it there (and the mover pins it: PREFERRED_LOC), so a GPU-hot
-         * region the driver thrashes ends up held in VRAM, not in RAM. */
+        /* 4e. a new quarantine: someone (the driver, mostly) keeps moving it. The engine stops
+         * moving it; where it is now is also where the cost model wants it, the plan lists it
+         * as held so the mover can pin it there (PREFERRED_LOC). A GPU-hot region the driver
+         * evicted is not pinned in RAM. */
         if (new_quarantine) {
-                if (best == cur || j->j.frozen)
-                        return hold(x, p, rg, r);
                 x->plan->n_quarantined++;
-                return vec_push(&x->cands, &(struct item) {
-                        .bytes = bytes,
-                        .start = region_start(rg, r),
-                        .p = p, .rg = rg, .idx = idx,
-                        .from = (uint8_t) cur, .to = (uint8_t) best,
-                        .cost = migrate_cost(e, bytes),
-                        .gain = x->H * (c_cur - c_best),
-                        .key = KEY_HINT_HOT,
-                        .reason = SPM_REASON_QUARANTINE,
-                        .forced = true,
-                });
+                return best == cur ? hold(x, p, rg, r) : 0;
         }
 
         /* 4f. a victim: in VRAM, movable, not held there by a hint. */
@@ -353,6 +340,7 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
 
         budget_take(x, it->from, it->to, it->bytes);
         if (region_relocate(e, it->p, r, it->to, true)) {
+                x->plan->n_quarantined++;
                 ret = hold(x, it->p, it->rg, r);
                 if (ret < 0)
                         return ret;
