@@ -237,12 +237,11 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         }
 
         /* 4e. a new quarantine: someone (the driver, mostly) keeps moving it. The engine stops
-         * moving it; where it is now is also where the cost model wants it, the plan lists it
-         * as held so the mover can pin it there (PREFERRED_LOC). A GPU-hot region the driver
-         * evicted is not pinned in RAM. */
+         * moving it and the plan lists it as held where it is, so the mover can pin it there
+         * (PREFERRED_LOC): a thrashing driver stops, like UVM's thrashing mitigation. */
         if (new_quarantine) {
                 x->plan->n_quarantined++;
-                return best == cur ? hold(x, p, rg, r) : 0;
+                return hold(x, p, rg, r);
         }
 
         /* 4f. a victim: in VRAM, movable, not held there by a hint. */
