@@ -75,7 +75,7 @@ struct spm_engine_config {
         unsigned pingpong_trips;       /* round trips within the window that quarantine;
                                         * default 2 (a round trip: out and back; a return
                                         * counts when the move out was within the window) */
-        unsigned pingpong_window_epochs;  /* default 32; <= 60000 like the two others */
+        unsigned pingpong_window_epochs;  /* default 16; <= 60000 like the two others */
         unsigned quarantine_epochs;    /* default 64, counted from the region's last move */
         uint64_t migrate_budget_bytes; /* per link and direction per epoch; 0 = from the
                                         * machine's migrate_gbps x epoch */
