@@ -174,7 +174,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
          * reach 48. */
-        unsigned u = r->reuse - r->reuse / 8u + ((r->flags & REGION_TOUCHED) ? 32u : 0u);
+        bool touched = r->flags & REGION_TOUCHED;
+        unsigned u = r->reuse - r->reuse / 8u + (touched ? 32u : 0u);
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
@@ -266,7 +267,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         if (a != SPM_ACC_CPU)
                                 gpu_rate += rate[a];
                 }
-                double price = x->H * f * (c_ram - c_cur);
+                /* Not touched in this epoch: its heat is history, and history is worth
+                 * less than the present. */
+                double price = x->H * f * (touched ? 1.0 : 0.5) * (c_ram - c_cur);
                 double cost = migrate_cost(e, bytes) +
                               (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
                 ret = vec_push(&x->victims[cur], &(struct item) {
@@ -310,7 +313,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 c.key = (hint == SPM_HINT_PIN_GPU ? KEY_PIN : KEY_HINT_HOT) -
                         (double) bytes / 1e6;
         } else {
-                if (best == cur || !settled)
+                /* Only what is in use now moves up: decayed heat of a phase that ended
+                 * would otherwise displace the current one. */
+                if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))
                         return 0;
                 if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
                         return 0;
