@@ -267,9 +267,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         if (a != SPM_ACC_CPU)
                                 gpu_rate += rate[a];
                 }
-                /* Not touched in this epoch: its heat is history, and history is worth
-                 * less than the present. */
-                double price = x->H * f * (touched ? 1.0 : 0.5) * (c_ram - c_cur);
+                double price = x->H * f * (c_ram - c_cur);
                 double cost = migrate_cost(e, bytes) +
                               (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
                 ret = vec_push(&x->victims[cur], &(struct item) {
