@@ -76,7 +76,7 @@ struct spm_engine_config {
                                         * default 2 (a round trip: out and back; a return
                                         * counts when the move out was within the window) */
         unsigned pingpong_window_epochs;  /* default 16; <= 60000 like the two others */
-        unsigned quarantine_epochs;    /* default 64, counted from the region's last move */
+        unsigned quarantine_epochs;    /* default 12, counted from the region's last move */
         uint64_t migrate_budget_bytes; /* per link and direction per epoch; 0 = from the
                                         * machine's migrate_gbps x epoch */
         unsigned max_regions_per_range;/* split limit per declared range, <= 2^24; default 4096;
