@@ -77,7 +77,7 @@ void spm_engine_config_defaults(const struct spm_machine *m, struct spm_engine_c
                 .granule = m && m->granule ? m->granule : 2ULL << 20,
                 .epoch_usec = epoch,
                 .half_life_usec = 4 * epoch,
-                .hysteresis = 1.25,
+                .hysteresis = 2.0,
                 .min_residency_epochs = 2,
                 .pingpong_trips = 2,
                 .pingpong_window_epochs = 16,

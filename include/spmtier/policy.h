@@ -69,7 +69,7 @@ struct spm_engine_config {
         usec_t epoch_usec;             /* default: the machine's epoch (10 ms) */
         usec_t half_life_usec;         /* heat decay half-life; default 4 epochs */
         double hysteresis;             /* a move's benefit must exceed its cost by this factor;
-                                        * default 1.25 */
+                                        * default 2 */
         unsigned min_residency_epochs; /* a region stays where it moved at least this long;
                                         * default 2 */
         unsigned pingpong_trips;       /* round trips within the window that quarantine;
