@@ -320,32 +320,34 @@ int spm_topology_to_machine(const struct spm_topology *t, const struct spm_topol
 
         for (unsigned i = 0; i < SPM_MAX_LOCS; i++)
                 loc_node[i] = -1;
-        for (unsigned i = 0; i < t->n_nodes; i++) {
-                const struct spm_numa_node *n = &t->nodes[i];
-                unsigned l = m.n_locs;
-                unsigned dist;
+        /* The fast node is location 0: the engine's CPU accessor places its hot data at
+         * SPM_LOC_SYSMEM (0), as in the mi300a-node profile. The others follow by node id. */
+        for (int pass = 0; pass < 2; pass++)
+                for (unsigned i = 0; i < t->n_nodes; i++) {
+                        const struct spm_numa_node *n = &t->nodes[i];
+                        unsigned l = m.n_locs;
+                        unsigned dist;
 
-                if (!n->has_memory)
-                        continue;
-                if (l >= SPM_MAX_LOCS)
-                        return -E2BIG;
-                m.n_locs++;
-                loc_node[l] = n->id;
-                snprintf(m.loc_name[l], sizeof(m.loc_name[l]), "node%d", n->id);
-                m.capacity[l] = o->capacity[n->id] ? o->capacity[n->id] : n->mem_total;
-                if (n->id == fast_id)
-                        m.home[SPM_ACC_CPU] = (uint8_t) l;
-                if (n->access0.present && n->access0.read_bandwidth_mbps > 0) {
-                        m.bw_gbps[SPM_ACC_CPU][l] = n->access0.read_bandwidth_mbps / 1000.0;
-                        m.lat_ns[SPM_ACC_CPU][l] = n->access0.read_latency_ns;
-                } else {
-                        /* Scale the assumption by the SLIT distance from the fast node
-                         * (10 = local): distance 20 halves bandwidth, doubles latency. */
-                        dist = fast->distance[n->id] ? fast->distance[n->id] : 10;
-                        m.bw_gbps[SPM_ACC_CPU][l] = ASSUMED_BW_GBPS * 10.0 / dist;
-                        m.lat_ns[SPM_ACC_CPU][l] = ASSUMED_LAT_NS * dist / 10.0;
+                        if (!n->has_memory || (pass == 0) != (n->id == fast_id))
+                                continue;
+                        if (l >= SPM_MAX_LOCS)
+                                return -E2BIG;
+                        m.n_locs++;
+                        loc_node[l] = n->id;
+                        snprintf(m.loc_name[l], sizeof(m.loc_name[l]), "node%d", n->id);
+                        m.capacity[l] = o->capacity[n->id] ? o->capacity[n->id] : n->mem_total;
+                        if (n->access0.present && n->access0.read_bandwidth_mbps > 0) {
+                                m.bw_gbps[SPM_ACC_CPU][l] = n->access0.read_bandwidth_mbps / 1000.0;
+                                m.lat_ns[SPM_ACC_CPU][l] = n->access0.read_latency_ns;
+                        } else {
+                                /* Scale the assumption by the SLIT distance from the fast node
+                                 * (10 = local): distance 20 halves bandwidth, doubles latency. */
+                                dist = fast->distance[n->id] ? fast->distance[n->id] : 10;
+                                m.bw_gbps[SPM_ACC_CPU][l] = ASSUMED_BW_GBPS * 10.0 / dist;
+                                m.lat_ns[SPM_ACC_CPU][l] = ASSUMED_LAT_NS * dist / 10.0;
+                        }
                 }
-        }
+        m.home[SPM_ACC_CPU] = 0;
         if (m.n_locs == 0)
                 return -ENOENT;
         m.dep_fraction[SPM_ACC_CPU] = 0.01; /* [A] as mi300a-node: 1 % dependent misses */

@@ -69,8 +69,9 @@ struct spm_topology_overrides {
 void spm_topology_overrides_init(struct spm_topology_overrides *o);
 
 /*
- * Builds a NUMA machine: one location per memory node (in node id order, named "nodeN"), one
- * accessor (the CPU; GPUs are not discovered here), home[CPU] = the fast node. CPU bandwidth and
+ * Builds a NUMA machine: one location per memory node, named "nodeN": the fast node is location
+ * 0 (SPM_LOC_SYSMEM, where the engine puts CPU-hot data; home[CPU] = 0), the other memory nodes
+ * follow in node id order. One accessor: the CPU (GPUs are not discovered here). CPU bandwidth and
  * latency per location come from HMAT access0 (MB/s -> GB/s, ns); nodes without HMAT values get
  * an assumed 50 GB/s and 100 ns scaled by SLIT distance / 10. Capacity = MemTotal unless
  * overridden. Writes the NUMA node id of every location to ret_loc_node[] (SPM_MAX_LOCS

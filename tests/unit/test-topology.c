@@ -164,7 +164,10 @@ TEST(overrides) {
 
         o.fast_node = 1;
         ASSERT_OK(spm_topology_to_machine(&t, &o, &m, loc_node));
-        ASSERT_EQ(m.home[SPM_ACC_CPU], 1);
+        ASSERT_EQ(m.home[SPM_ACC_CPU], 0);
+        ASSERT_EQ(loc_node[0], 1);
+        ASSERT_EQ(loc_node[1], 0);
+        ASSERT_EQ_U(m.capacity[1], 24 * MiB); /* overrides follow the node, not the index */
         o.fast_node = 7;
         ASSERT_ERROR(spm_topology_to_machine(&t, &o, &m, loc_node), ENOENT);
         o.fast_node = -1;
@@ -188,8 +191,11 @@ TEST(cpuless_hbm_node_is_fast) {
         ASSERT_EQ(spm_topology_node(&t, 2)->tier, -1);
         ASSERT_EQ(spm_topology_fast_node(&t), 2);
         ASSERT_OK(spm_topology_to_machine(&t, NULL, &m, loc_node));
-        ASSERT_EQ(loc_node[1], 2);
-        ASSERT_EQ(m.home[SPM_ACC_CPU], 1);
+        /* The fast node comes first: location 0 is where the engine puts CPU-hot data. */
+        ASSERT_EQ(loc_node[0], 2);
+        ASSERT_EQ(loc_node[1], 0);
+        ASSERT_EQ(m.home[SPM_ACC_CPU], 0);
+        ASSERT_NEAR(m.bw_gbps[SPM_ACC_CPU][0], 400.0, 1e-9);
         fake_tree_free(root);
 }
 
