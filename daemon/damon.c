@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "damon.h"
@@ -44,6 +45,7 @@ struct spm_damon {
         size_t n_pids;
         bool running;
         int kdamond_pid;
+        uint64_t started_usec;   /* CLOCK_MONOTONIC of the last (re)start */
         char error[512];
 };
 
@@ -65,7 +67,15 @@ void spm_damon_config_defaults(struct spm_damon_config *c) {
                 .max_regions = 1000,
                 .page_size = 4096,
                 .lines_per_page = 64,
+                .warmup_usec = 1000000,
         };
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 int spm_damon_probe(const char *admin_root, char *why, size_t why_size) {
@@ -375,6 +385,7 @@ int spm_damon_set_targets(struct spm_damon *d, const uint32_t *pids, size_t n) {
         }
         d->running = true;
         d->kdamond_pid = (int) kpid;
+        d->started_usec = now_usec();
         free(d->pids);
         d->pids = TAKE_PTR(copy);
         d->n_pids = n;
@@ -487,15 +498,21 @@ int spm_damon_collect(struct spm_damon *d, struct spm_damon_region **ret, size_t
                 return fail(d, -ESRCH, "the kdamond has stopped (state %s): its targets exited",
                             state);
         }
+        if (now_usec() - d->started_usec < d->config.warmup_usec)
+                return fail(d, -EAGAIN, "DAMON is still forming its regions (warm-up)");
         /* Blocks until the kdamond has refilled the directories (one or two aggregation
-         * intervals). */
-        r = sysfs_write("update_schemes_tried_regions", d->admin_root, K "/state");
-        if (r < 0)
-                return fail(d, r, "update_schemes_tried_regions failed: %s", strerror(-r));
-        for (size_t i = 0; i < d->n_pids; i++) {
-                r = read_tried(d, i, &v, &n, &n_alloc);
+         * intervals). Now and then the kernel hands back no region at all although the
+         * targets live (seen on 6.12 under load): one more round then. */
+        for (int round = 0; round < 2 && n == 0; round++) {
+                r = sysfs_write("update_schemes_tried_regions", d->admin_root, K "/state");
                 if (r < 0)
-                        return r;
+                        return fail(d, r, "update_schemes_tried_regions failed: %s",
+                                    strerror(-r));
+                for (size_t i = 0; i < d->n_pids; i++) {
+                        r = read_tried(d, i, &v, &n, &n_alloc);
+                        if (r < 0)
+                                return r;
+                }
         }
         if (n > 1)
                 qsort(v, n, sizeof(*v), region_cmp);
@@ -528,4 +545,30 @@ int spm_damon_to_accesses(const struct spm_damon *d, const struct spm_damon_regi
         }
         *ret = TAKE_PTR(a);
         return (int) k;
+}
+
+size_t spm_damon_clip(struct spm_access *a, size_t n, uint32_t pid, uint64_t lo, uint64_t hi) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct spm_access x = a[i];
+                uint64_t s, e;
+
+                if (x.pid == pid) {
+                        s = MAX(x.addr, lo);
+                        e = MIN(x.addr + x.len, hi);
+                        if (s >= e)
+                                continue;
+                        if (e - s != x.len) {
+                                double part = (double) (e - s) / (double) x.len;
+
+                                x.reads = (uint64_t) ((double) x.reads * part + 0.5);
+                                x.writes = (uint64_t) ((double) x.writes * part + 0.5);
+                                x.addr = s;
+                                x.len = e - s;
+                        }
+                }
+                a[k++] = x;
+        }
+        return k;
 }

@@ -40,6 +40,11 @@ struct spm_damon_config {
         uint64_t page_size;      /* default 4096 */
         uint32_t lines_per_page; /* 64-byte accesses a positive sample stands for per page of
                                   * the region; default 64 (a whole 4 KiB page) */
+        uint64_t warmup_usec;    /* after a (re)start, collections wait this long: DAMON
+                                  * starts from a few coarse regions per target and needs some
+                                  * aggregation intervals to split them along the real hot and
+                                  * cold edges; earlier figures smear heat over whole mappings.
+                                  * Default 1000000 (10 aggregation intervals) */
 };
 
 /* Fills *c with the defaults above (admin_root and state_file NULL). */
@@ -93,9 +98,10 @@ bool spm_damon_running(const struct spm_damon *d);
 int spm_damon_kdamond_pid(const struct spm_damon *d);
 
 /* Asks the kernel to refresh the schemes' tried regions and reads them: *ret (malloc'd, sorted
- * by pid, then start) and *ret_n. Returns 0; -ENOTCONN when not running; -ESRCH when the
- * kdamond has stopped by itself (every target exited); -EBADMSG for a region that does not
- * parse; -errno. */
+ * by pid, then start) and *ret_n. Returns 0; -EAGAIN during the warm-up after a (re)start (no
+ * figures yet: skip this epoch's CPU observations rather than reporting "no accesses");
+ * -ENOTCONN when not running; -ESRCH when the kdamond has stopped by itself (every target
+ * exited); -EBADMSG for a region that does not parse; -errno. */
 int spm_damon_collect(struct spm_damon *d, struct spm_damon_region **ret, size_t *ret_n);
 
 /* Turns regions into CPU observations, one per region with nr_accesses > 0:
@@ -104,6 +110,12 @@ int spm_damon_collect(struct spm_damon *d, struct spm_damon_region **ret, size_t
  * malloc'd. Returns the number of observations or -ENOMEM. */
 int spm_damon_to_accesses(const struct spm_damon *d, const struct spm_damon_region *r, size_t n,
                           struct spm_access **ret);
+
+/* Keeps only the parts of a[0..n) of pid inside [lo, hi), scaling reads and writes by the part
+ * kept (DAMON regions do not follow mappings exactly: a region can reach past a declared range,
+ * and the engine ignores a span that starts outside every range). Accesses of other pids are
+ * kept as they are. Compacts a[] in place and returns the new count. */
+size_t spm_damon_clip(struct spm_access *a, size_t n, uint32_t pid, uint64_t lo, uint64_t hi);
 
 /* The last error in a sentence ("" when none). */
 const char *spm_damon_error(const struct spm_damon *d);

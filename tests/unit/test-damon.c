@@ -81,6 +81,7 @@ static struct spm_damon *collector(const char *root, const char *state_file) {
         c.update_usec = 500000;
         c.min_regions = 5;
         c.max_regions = 200;
+        c.warmup_usec = 0;
         ASSERT_OK(spm_damon_new(&c, &d));
         return d;
 }
@@ -336,6 +337,56 @@ TEST(refusals) {
         ASSERT_NOT_NULL(strstr(spm_damon_error(d), "CONFIG_DAMON_SYSFS"));
         spm_damon_free(d);
         fake_tree_free(root);
+}
+
+TEST(warmup_then_empty_retry) {
+        char *root = fake_damon(true);
+        struct spm_damon_config c;
+        struct spm_damon *d = NULL;
+        struct spm_damon_region *r = NULL;
+        uint32_t pid = (uint32_t) getpid();
+        size_t n = 7;
+
+        spm_damon_config_defaults(&c);
+        ASSERT_EQ_U(c.warmup_usec, 1000000);
+        c.admin_root = root;
+        c.warmup_usec = 3600ULL * 1000000;
+        ASSERT_OK(spm_damon_new(&c, &d));
+        ASSERT_OK(spm_damon_start(d, &pid, 1));
+        ASSERT_ERROR(spm_damon_collect(d, &r, &n), EAGAIN);
+        ASSERT_EQ(n, 7); /* untouched */
+        ASSERT_STREQ(fake_read(root, "kdamonds/0/state"), "on\n"); /* nothing asked yet */
+        spm_damon_free(d);
+
+        /* No region at all: asked twice, then an empty answer is an answer. */
+        d = collector(root, NULL);
+        ASSERT_OK(spm_damon_start(d, &pid, 1));
+        ASSERT_OK(spm_damon_collect(d, &r, &n));
+        ASSERT_EQ(n, 0);
+        free(r);
+        spm_damon_free(d);
+        fake_tree_free(root);
+}
+
+TEST(clip_to_a_range) {
+        struct spm_access a[] = {
+                { .pid = 7, .addr = 0x1000, .len = 0x4000, .reads = 400, .writes = 40 },
+                { .pid = 7, .addr = 0x8000, .len = 0x1000, .reads = 9 },   /* outside */
+                { .pid = 8, .addr = 0x8000, .len = 0x1000, .reads = 5 },   /* other pid */
+                { .pid = 7, .addr = 0x2000, .len = 0x1000, .reads = 3 },   /* inside */
+                { .pid = 7, .addr = 0x0, .len = 0x1000, .reads = 3 },      /* ends at lo */
+        };
+        size_t n = spm_damon_clip(a, ELEMENTSOF(a), 7, 0x2000, 0x4000);
+
+        ASSERT_EQ(n, 3);
+        ASSERT_EQ_U(a[0].addr, 0x2000);
+        ASSERT_EQ_U(a[0].len, 0x2000);
+        ASSERT_EQ_U(a[0].reads, 200); /* half the span, half the accesses */
+        ASSERT_EQ_U(a[0].writes, 20);
+        ASSERT_EQ(a[1].pid, 8);
+        ASSERT_EQ_U(a[1].reads, 5);
+        ASSERT_EQ_U(a[2].addr, 0x2000);
+        ASSERT_EQ_U(a[2].reads, 3);
 }
 
 TEST_MAIN()

@@ -32,5 +32,5 @@ timeout --kill-after=10 "$limit" qemu-system-x86_64 \
         -numa hmat-lb,initiator=0,target=1,hierarchy=memory,data-type=access-latency,latency=500 \
         -numa hmat-lb,initiator=0,target=1,hierarchy=memory,data-type=access-bandwidth,bandwidth=32G \
         -kernel "$kernel" -initrd "$initrd" \
-        -append "console=ttyS0 rdinit=/init panic=-1 loglevel=4 mitigations=off $extra" \
+        -append "console=ttyS0 rdinit=/init panic=-1 loglevel=4 $extra" \
         </dev/null 2>&1 | tr -d '\r' >"$log"
