@@ -11,7 +11,8 @@
 
 #include "sysfs-io.h"
 
-static int build_path(char *path, size_t size, const char *root, const char *fmt, va_list ap) {
+static _printf_(4, 0) int build_path(char *path, size_t size, const char *root, const char *fmt,
+                                     va_list ap) {
         int n = snprintf(path, size, "%s/", root ? root : "");
         int m;
 
