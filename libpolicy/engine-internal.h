@@ -30,7 +30,6 @@
 #define REGION_TOUCHED     0x01 /* observed since the last epoch */
 #define REGION_QUARANTINED 0x02 /* ping-pong: no policy moves until stamp */
 #define REGION_FRESH       0x04 /* created by a split this epoch: not merged back yet */
-#define REGION_SPLIT_WANT  0x08 /* a partial access asked for a split (see pending) */
 
 /* A region's hint byte: 0 = none, else (kind + 1) | gpu << 4. */
 #define HINT_BYTE(kind, gpu) ((uint8_t) (((unsigned) (kind) + 1) | ((unsigned) (gpu) << 4)))
@@ -100,13 +99,6 @@ struct spm_process {
         bool hints_dirty;
 };
 
-#define PENDING_MAX 65536
-
-struct pending_split {
-        uint32_t pid;
-        uint64_t lo, hi;        /* the partial access span, granule-aligned outward */
-};
-
 struct spm_engine {
         struct spm_machine m;
         struct spm_engine_config c;
@@ -126,10 +118,6 @@ struct spm_engine {
         struct spm_process **phash;   /* open addressing on pid, size a power of two */
         size_t phash_size;
         struct spm_process *last_proc;
-
-        struct pending_split *pending;
-        size_t n_pending, n_pending_alloc;
-        bool pending_overflow;
 
         double scale;                 /* heat is stored multiplied by this */
         uint32_t epoch;               /* epoch index, 1 before the first epoch call */
@@ -160,7 +148,6 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r);
 int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                              unsigned loc, unsigned only_from);
-int engine_apply_pending_splits(struct spm_engine *e);
 
 /* hints.c */
 int engine_hints_epoch(struct spm_engine *e);

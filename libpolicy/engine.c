@@ -169,7 +169,6 @@ struct spm_engine *spm_engine_free(struct spm_engine *e) {
         for (size_t i = 0; i < e->n_jobs; i++)
                 free(e->jobs[i]);
         free(e->jobs);
-        free(e->pending);
         free(e);
         return NULL;
 }
@@ -435,7 +434,6 @@ void spm_engine_get_stats(const struct spm_engine *e, struct spm_engine_stats *r
         memcpy(ret->used, e->used, sizeof(ret->used));
         mem += e->n_jobs_alloc * sizeof(*e->jobs) + e->n_jobs * sizeof(struct spm_jobrec);
         mem += e->n_procs_alloc * sizeof(*e->procs) + e->phash_size * sizeof(*e->phash);
-        mem += e->n_pending_alloc * sizeof(*e->pending);
         for (size_t i = 0; i < e->n_procs; i++) {
                 const struct spm_process *p = e->procs[i];
                 mem += sizeof(*p) + p->n_ranges_alloc * sizeof(*p->ranges) +

@@ -12,32 +12,28 @@
 
 #include "engine-internal.h"
 
-static int pending_push(struct spm_engine *e, uint32_t pid, uint64_t lo, uint64_t hi) {
-        if (e->n_pending >= PENDING_MAX) {
-                e->pending_overflow = true;
+/* A partial access to a region bigger than the granule: cut the region at the access's
+ * granule-aligned edges now, so this epoch's heat already lands on the right piece (the cut
+ * shares the old heat by bytes, so the result does not depend on the order of accesses). */
+static int maybe_cut(struct spm_engine *e, struct spm_range *rg, uint32_t i, uint64_t addr,
+                     uint64_t end) {
+        const struct region *x = &rg->r[i];
+        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
+        uint64_t lo = MAX(xs, ALIGN_DOWN(addr, e->c.granule));
+        uint64_t hi = MIN(xe, ALIGN_UP(end, e->c.granule));
+
+        if (region_bytes(x) <= e->c.granule || (lo == xs && hi == xe))
                 return 0;
-        }
-        if (e->n_pending == e->n_pending_alloc) {
-                size_t n = MAX(e->n_pending_alloc * 2, 256);
-                struct pending_split *v = realloc(e->pending, n * sizeof(*v));
-                if (!v) {
-                        /* Losing the exact cut points only slows the split down. */
-                        e->pending_overflow = true;
-                        return 0;
-                }
-                e->pending = v;
-                e->n_pending_alloc = n;
-        }
-        e->pending[e->n_pending++] = (struct pending_split) { pid, lo, hi };
-        return 0;
+        if (rg->n + 2 > e->c.max_regions_per_range)
+                return 0;
+        int r = range_cut_span(e, rg, lo, hi);
+        return r < 0 ? r : 1;
 }
 
 /* Adds `count` accesses by accessor acc spread evenly over [addr, end) of p. */
-static void add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, uint64_t addr,
-                     uint64_t end, double count) {
-        uint32_t granule_pages = (uint32_t) (e->c.granule >> PAGE_SHIFT);
+static int add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, uint64_t addr,
+                    uint64_t end, double count) {
         double per_byte = count * e->scale / (double) (end - addr);
-
 
         while (addr < end) {
                 struct spm_range *rg = process_range_find(p, addr);
@@ -51,25 +47,27 @@ static void add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, 
                         addr = p->ranges[k].start;
                         continue;
                 }
-                uint32_t i = range_region_index(e, rg, addr);
-                for (; i < rg->n && addr < end; i++) {
+                while (addr < end && addr < rg->end) {
+                        uint32_t i = range_region_index(e, rg, addr);
+                        int r = maybe_cut(e, rg, i, addr, end);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                i = range_region_index(e, rg, addr);
                         struct region *x = &rg->r[i];
-                        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
-                        uint64_t hi = MIN(end, xe);
+                        uint64_t hi = MIN(end, region_end(rg, x));
                         x->heat[acc] += (float) (per_byte * (double) (hi - addr));
                         x->flags |= REGION_TOUCHED;
-                        if (x->npages > granule_pages && (addr > xs || hi < xe)) {
-                                x->flags |= REGION_SPLIT_WANT;
-
-                        }
                         addr = hi;
                 }
         }
+        return 0;
 }
 
 int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
         struct spm_process *p;
         uint64_t end;
+        int r;
 
         if (!e || !a || a->len == 0 || a->accessor >= e->m.n_accessors ||
             !ADD_SAFE(&end, a->addr, a->len))
@@ -83,27 +81,16 @@ int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
         }
 
         double count = (double) a->reads + (double) a->writes;
-        /* The common case: the span lies inside one region. */
-        uint32_t i = range_region_index(e, rg, a->addr);
-        struct region *x = &rg->r[i];
+        /* The common case: the span covers one whole region, or lies in a small one. */
+        struct region *x = &rg->r[range_region_index(e, rg, a->addr)];
         uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
-        if (end <= xe) {
+        if (end <= xe && ((a->addr == xs && end == xe) || region_bytes(x) <= e->c.granule)) {
                 x->heat[a->accessor] += (float) (count * e->scale);
                 x->flags |= REGION_TOUCHED;
-                if ((a->addr > xs || end < xe) && region_bytes(x) > e->c.granule) {
-                        x->flags |= REGION_SPLIT_WANT;
-                        (void) pending_push(e, a->pid, ALIGN_DOWN(a->addr, e->c.granule),
-                                            ALIGN_UP(end, e->c.granule));
-                }
                 return 1;
         }
-        add_heat(e, p, a->accessor, a->addr, end, count);
-        /* Spanning regions: cut at the span's granule edges where it only partly covers a
-         * big region. Both edges are recorded whatever the region sizes; cuts at existing
-         * boundaries are no-ops. */
-        (void) pending_push(e, a->pid, ALIGN_DOWN(a->addr, e->c.granule),
-                            ALIGN_UP(end, e->c.granule));
-        return 1;
+        r = add_heat(e, p, a->accessor, a->addr, end, count);
+        return r < 0 ? r : 1;
 }
 
 int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, size_t n) {

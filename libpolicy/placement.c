@@ -82,7 +82,8 @@ static uint64_t key_bits(double k) {
  * else the ones above a histogram cut that covers `need` bytes (whole bucket included). */
 static int select_top(struct vec *v, uint64_t need, size_t *ret) {
         if (v->n <= SORT_ALL_BELOW) {
-                qsort(v->v, v->n, sizeof(*v->v), item_cmp);
+                if (v->n > 1)
+                        qsort(v->v, v->n, sizeof(*v->v), item_cmp);
                 *ret = v->n;
                 return 0;
         }
@@ -185,7 +186,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
                 if (!region_quarantine_over(e, r))
                         return 0;
+                /* Served: start a clean history, the next move is no return. */
                 r->flags &= (uint8_t) ~REGION_QUARANTINED;
+                r->prev_loc = r->loc;
+                r->trips = 0;
         }
         if (j->j.frozen)
                 return 0;
@@ -209,7 +213,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT)
                 return 0;
-        double f = r->reuse >= 48 ? 1.0 : 0.5;
+        double f = r->reuse >= 48 ? 1.0 : 0.25;
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
@@ -515,10 +519,8 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         if (r < 0)
                 goto finish;
 
-        /* 3. Regions adapt: split where partial accesses showed a spot, merge look-alikes. */
-        r = engine_apply_pending_splits(e);
-        if (r < 0)
-                goto finish;
+        /* 3. Regions adapt: merge look-alikes (splits happen at ingest, where a partial
+         * access shows a spot inside a bigger region). */
         if (e->epoch % e->c.merge_interval_epochs == 0)
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
@@ -583,7 +585,6 @@ finish:
 }
 
 int spm_engine_drain(struct spm_engine *e, unsigned gpu, uint64_t job_id, struct spm_plan *plan) {
-        _cleanup_free_ struct spm_process **order = NULL;
         unsigned l;
         int r;
 

@@ -172,15 +172,19 @@ int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint
 }
 
 /* Neighbours merge when nothing tells them apart: same location and hint, no quarantine,
- * no fresh split, and per accessor heat densities within 1/8 of each other (or both below a
+ * no fresh split, no recent move, and per accessor heat densities within 1/8 of each other (or both below a
  * floor of a few accesses per granule and epoch). */
 static bool regions_alike(const struct spm_engine *e, const struct region *a,
                           const struct region *b, uint64_t max_pages, float floor_per_page) {
         if (a->loc != b->loc || a->hint != b->hint)
                 return false;
-        if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH | REGION_SPLIT_WANT))
+        if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH))
                 return false;
         if ((uint64_t) a->npages + b->npages > max_pages)
+                return false;
+        /* A region that moved within the ping-pong window keeps its own history. */
+        if ((a->last_move && e->epoch - a->last_move <= e->c.pingpong_window_epochs) ||
+            (b->last_move && e->epoch - b->last_move <= e->c.pingpong_window_epochs))
                 return false;
         for (unsigned x = 0; x < e->m.n_accessors; x++) {
                 float da = a->heat[x] / a->npages, db = b->heat[x] / b->npages;
@@ -248,9 +252,11 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
                 r->loc = (uint8_t) to;
                 return false;
         }
-        if (r->last_move && e->epoch - r->last_move > e->c.pingpong_window_epochs)
+        /* A return counts only when the move out was within the window. */
+        bool stale = r->last_move && e->epoch - r->last_move > e->c.pingpong_window_epochs;
+        if (stale)
                 r->trips = 0;
-        if (to == r->prev_loc && r->trips < UINT8_MAX) {
+        if (!stale && to == r->prev_loc && r->trips < UINT8_MAX) {
                 r->trips++;
                 /* N round trips = 2N - 1 returns after the first move out. */
                 if (r->trips >= 2 * e->c.pingpong_trips - 1 && !(r->flags & REGION_QUARANTINED)) {
@@ -350,6 +356,14 @@ int spm_engine_range_add(struct spm_engine *e, uint32_t pid, uint64_t start, uin
         r = append_fresh(e, &nr.r, &nr.n, &nr.n_alloc, ustart, at, uend, loc, chunk);
         if (r < 0)
                 goto fail;
+        if (nr.n_alloc > nr.n) {
+                /* Exact size: the array is the bulk of the engine's memory. */
+                struct region *v = realloc(nr.r, (size_t) nr.n * sizeof(*v));
+                if (v) {
+                        nr.r = v;
+                        nr.n_alloc = nr.n;
+                }
+        }
         r = range_rebuild_slots(e, &nr);
         if (r < 0)
                 goto fail;
@@ -496,104 +510,4 @@ int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, 
                 }
         }
         return found ? 0 : -ENOENT;
-}
-
-static int pending_cmp(const void *a, const void *b) {
-        const struct pending_split *x = a, *y = b;
-        if (x->pid != y->pid)
-                return x->pid < y->pid ? -1 : 1;
-        if (x->lo != y->lo)
-                return x->lo < y->lo ? -1 : 1;
-        return (x->hi > y->hi) - (x->hi < y->hi);
-}
-
-static int u64_cmp(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return (x > y) - (x < y);
-}
-
-/* Step 3a of the epoch: split where partial accesses asked for it. The cut points are the
- * accesses' granule-aligned edges, so the result does not depend on the order the accesses
- * came in. When more than PENDING_MAX partial accesses came in (the count, not their order,
- * decides), every region that asked is halved instead, DAMON's way. */
-int engine_apply_pending_splits(struct spm_engine *e) {
-        _cleanup_free_ uint64_t *cuts = NULL;
-        size_t n_cuts_alloc = 0;
-        int r;
-
-        if (e->n_pending == 0 && !e->pending_overflow)
-                return 0;
-        if (!e->pending_overflow)
-                qsort(e->pending, e->n_pending, sizeof(*e->pending), pending_cmp);
-
-        for (size_t i = 0; i < e->n_procs; i++) {
-                struct spm_process *p = e->procs[i];
-                size_t pi = 0, pn = 0;
-                if (!e->pending_overflow) {
-                        /* This process's entries: a contiguous run after the sort. */
-                        size_t lo = 0, hi = e->n_pending;
-                        while (lo < hi) {
-                                size_t mid = (lo + hi) / 2;
-                                if (e->pending[mid].pid < p->pid)
-                                        lo = mid + 1;
-                                else
-                                        hi = mid;
-                        }
-                        pi = lo;
-                        while (lo < e->n_pending && e->pending[lo].pid == p->pid)
-                                lo++;
-                        pn = lo - pi;
-                        if (pn == 0)
-                                continue;
-                }
-                for (size_t q = 0; q < p->n_ranges; q++) {
-                        struct spm_range *rg = &p->ranges[q];
-                        size_t nc = 0;
-                        size_t want = e->pending_overflow ? rg->n : 2 * pn;
-                        if (want > n_cuts_alloc) {
-                                uint64_t *v = realloc(cuts, want * sizeof(*v));
-                                if (!v)
-                                        return -ENOMEM;
-                                cuts = v;
-                                n_cuts_alloc = want;
-                        }
-                        if (e->pending_overflow) {
-                                for (uint32_t k = 0; k < rg->n; k++) {
-                                        struct region *x = &rg->r[k];
-                                        if (!(x->flags & REGION_SPLIT_WANT))
-                                                continue;
-                                        uint64_t mid = ALIGN_DOWN(region_start(rg, x) +
-                                                                  region_bytes(x) / 2,
-                                                                  e->c.granule);
-                                        if (mid > region_start(rg, x))
-                                                cuts[nc++] = mid;
-                                }
-                        } else
-                                for (size_t k = pi; k < pi + pn; k++) {
-                                        const struct pending_split *ps = &e->pending[k];
-                                        if (ps->hi <= rg->start || ps->lo >= rg->end)
-                                                continue;
-                                        cuts[nc++] = ps->lo;
-                                        cuts[nc++] = ps->hi;
-                                }
-                        for (uint32_t k = 0; k < rg->n; k++)
-                                rg->r[k].flags &= (uint8_t) ~REGION_SPLIT_WANT;
-                        if (nc == 0)
-                                continue;
-                        qsort(cuts, nc, sizeof(*cuts), u64_cmp);
-                        size_t u = 0;
-                        for (size_t k = 0; k < nc; k++)
-                                if (u == 0 || cuts[u - 1] != cuts[k])
-                                        cuts[u++] = cuts[k];
-                        /* The split limit: keep the lowest cuts that fit. */
-                        size_t room = rg->n < e->c.max_regions_per_range
-                                ? e->c.max_regions_per_range - rg->n : 0;
-                        r = range_cut(e, rg, cuts, MIN(u, room));
-                        if (r < 0)
-                                return r;
-                }
-        }
-        e->n_pending = 0;
-        e->pending_overflow = false;
-        return 0;
 }
