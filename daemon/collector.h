@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Collectors: where observations come from (DESIGN.md "Collectors"). Each is an ops table,
+ * in the manner of DAMON's struct damon_operations, selected by name from the config
+ * ([Collect] Collectors=). Once per policy epoch the manager asks every collector to feed
+ * what it saw into a sink; the sink hands it to the policy engine. A collector never talks
+ * to the engine, the event loop or the registry directly, so each is tested alone with a
+ * recording sink.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spmtier/policy.h"
+
+/* Where a collector's observations go. Every callback returns 0 or a negative errno; a
+ * collector stops feeding on -ENOMEM and skips the item on any other error (STYLE R8). */
+struct spm_collector_sink {
+        void *userdata;
+        /* A process the collector saw; the manager attaches it to a job (replay: the
+         * replay job). */
+        int (*process)(void *userdata, uint32_t pid);
+        /* A span of pid worth tracking (declared once; spans only grow). */
+        int (*range)(void *userdata, uint32_t pid, uint64_t start, uint64_t length);
+        int (*observe)(void *userdata, const struct spm_access *a);
+        int (*hint)(void *userdata, const struct spm_hint *h);
+};
+
+struct spm_collector_args {
+        const char *trace_path;  /* replay */
+        bool loop;               /* replay: start over at the end */
+        const char *proc_root;
+        const char *sys_root;
+        unsigned n_gpus;         /* accessors beyond these are ignored */
+};
+
+struct spm_collector_ops {
+        const char *name;
+        /* Creates the collector's state. Returns 0 or a negative errno with a message in
+         * msg (e.g. "cannot open trace …"). */
+        int (*init)(const struct spm_collector_args *args, void **ret_state, char *msg,
+                    size_t msg_size);
+        void (*free)(void *state);
+        /* Feeds one epoch's observations. Returns how many it fed (>= 0), or -ENODATA
+         * once it has nothing more to give (replay at the end of a trace without Loop=),
+         * or another negative errno with a message in msg. */
+        int (*collect)(void *state, const struct spm_collector_sink *sink, char *msg,
+                       size_t msg_size);
+        /* One line for GetStatus ("replay: epoch 12 of demo.trace.gz"). */
+        void (*describe)(void *state, char *buf, size_t size);
+};
+
+extern const struct spm_collector_ops spm_collector_replay;
+
+/* The ops of a named collector, or NULL. */
+const struct spm_collector_ops *spm_collector_find(const char *name);
