@@ -13,7 +13,7 @@
 
 const char *const spmtierd_policy_names[] = { "spmtier", "none", NULL };
 const char *const spmtierd_collector_names[] = { "replay", NULL };
-const char *const spmtierd_mover_names[] = { "sim", NULL };
+const char *const spmtierd_mover_names[] = { "sim", "numa", NULL };
 
 static bool name_in(const char *const *names, const char *v) {
         for (; *names; names++)
@@ -163,7 +163,8 @@ const struct config_item spmtierd_config_table[] = {
              "start the trace over at its end"),
 
         ITEM("Move", "Mover", &type_mover, mover, "name", "sim", 0, 0,
-             "what carries out the plan: sim (the machine model)"),
+             "what carries out the plan: sim (the machine model), numa (move_pages on the "
+             "job's pids; needs a NUMA machine profile)"),
         ITEM("Move", "SimFailEvery", &config_type_unsigned, sim_fail_every, "moves", "0", 0, 0,
              "the sim mover fails every Nth move with EBUSY (testing); 0 = never"),
 
