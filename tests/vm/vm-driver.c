@@ -37,6 +37,10 @@
 #define MAX_EPOCHS 60                 /* per phase: 60 x (collect + plan + move) */
 #define STATE_FILE "/run/spmtier-kdamond"
 #define CONVERGED 0.95
+/* A cold part next to a hot one may lose one engine granule (2 MiB of 16) to the fast node:
+ * DAMON's region edges are approximate (regions of a few MiB here) and the engine spreads a
+ * region's heat over the granules it covers. */
+#define COLD_KEPT (1.0 - 2.0 / 16.0)
 
 static unsigned n_pass, n_fail;
 
@@ -238,7 +242,7 @@ static double run_phase(struct run *r, const char *name, const struct part *hot,
                         /* Phase 2 leaves the old hot part alone (see the report below). */
                         if (hot != &r->part[0] && x == &r->part[0])
                                 continue;
-                        if (share_on(r, x, node, NULL) < CONVERGED)
+                        if (share_on(r, x, node, NULL) < (x == hot ? CONVERGED : COLD_KEPT))
                                 done = false;
                 }
                 printf("EPOCH %s %u t=%.2fs collect=%.0fms regions=%zu obs=%zu moves=%zu "
@@ -321,7 +325,72 @@ static int crash_with_kdamond(pid_t target) {
         return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : -EIO;
 }
 
-int main(void) {
+/*
+ * On a kernel without DAMON (Debian 12's 6.1): the collector must say so clearly, and the rest
+ * (topology, the numa mover) must work without it. No engine run: without observations it has
+ * nothing to decide, so the mover is driven directly.
+ */
+static int main_no_damon(void) {
+        struct spm_topology topo;
+        struct spm_damon *d = NULL;
+        struct spm_numa_mover *mover = NULL;
+        struct spm_numa_mover_config mc = { .n_locs = 2, .loc_node = { 0, 1 }, .page_size = PAGE };
+        struct spm_numa_placement pl;
+        uint64_t buf = 0, len = 0, part = 0;
+        char why[512];
+        long mn0 = -1, mn1 = -1;
+        pid_t pid;
+        int rc, st;
+
+        rc = spm_topology_read(NULL, &topo);
+        check("nodamon_topology", rc == 0 && spm_topology_fast_node(&topo) == 0 &&
+              spm_topology_node(&topo, 1) && !spm_topology_node(&topo, 1)->has_cpu &&
+              spm_topology_node(&topo, 1)->access0.present,
+              "rc=%d fast node %d", rc, rc == 0 ? spm_topology_fast_node(&topo) : -1);
+        rc = spm_damon_probe(NULL, why, sizeof(why));
+        check("nodamon_probe_says_why", rc == -ENOENT && strstr(why, "CONFIG_DAMON_SYSFS"),
+              "rc=%d: %s", rc, why);
+        rc = spm_damon_new(NULL, &d);
+        if (rc == 0) {
+                uint32_t self = (uint32_t) getpid();
+
+                rc = spm_damon_start(d, &self, 1);
+                check("nodamon_collector_refuses", rc == -ENOENT &&
+                      strstr(spm_damon_error(d), "CONFIG_DAMON_SYSFS"), "rc=%d: %s", rc,
+                      spm_damon_error(d));
+                spm_damon_free(d);
+        }
+        pid = start_workload(1, &buf, &len, &part);
+        if (pid < 0) {
+                check("nodamon_workload", false, "%s", strerror((int) -pid));
+                return 1;
+        }
+        rc = spm_numa_mover_new(&mc, &mover);
+        if (rc == 0) {
+                struct run r = { .fast_node = 0, .slow_node = 1 };
+                struct spm_move mv = { .pid = (uint32_t) pid, .start = buf, .length = part,
+                                       .from = 1, .to = 0 };
+
+                (void) spm_numa_mover_submit(mover, &mv, 1);
+                (void) spm_numa_mover_run(mover, 0, on_result, &r);
+                rc = spm_numa_query(pid, buf, len, PAGE, &pl);
+                (void) numa_maps(pid, buf, &mn0, &mn1);
+                check("nodamon_mover_moves", r.moves_ok == 1 && rc == 0 &&
+                      pl.on_node[0] == part / PAGE && pl.on_node[1] == (len - part) / PAGE &&
+                      mn0 == (long) pl.on_node[0] && mn1 == (long) pl.on_node[1],
+                      "query node0=%" PRIu64 " node1=%" PRIu64 ", numa_maps N0=%ld N1=%ld",
+                      pl.on_node[0], pl.on_node[1], mn0, mn1);
+                spm_numa_mover_free(mover);
+        }
+        kill(pid, SIGTERM);
+        rc = waitpid(pid, &st, 0);
+        check("nodamon_data_intact", rc == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        printf("VMTEST-VERDICT pass=%u fail=%u\n", n_pass, n_fail);
+        return n_fail ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
         struct spm_topology topo;
         struct spm_topology_overrides ov;
         struct spm_machine m;
@@ -339,6 +408,8 @@ int main(void) {
         int st, rc;
 
         setvbuf(stdout, NULL, _IOLBF, 0);
+        if (argc > 1 && strcmp(argv[1], "--no-damon") == 0)
+                return main_no_damon();
 
         /* 1. The machine from sysfs. */
         rc = spm_topology_read(NULL, &topo);
@@ -460,7 +531,7 @@ int main(void) {
               r.fast_node);
         share = MIN(share_on(&r, &r.part[1], r.slow_node, NULL),
                     share_on(&r, &r.part[2], r.slow_node, NULL));
-        check("phase1_cold_on_slow_node", share >= CONVERGED, "B, C >= %.3f on node%d", share,
+        check("phase1_cold_on_slow_node", share >= COLD_KEPT, "B, C >= %.3f on node%d", share,
               r.slow_node);
         rc = numa_maps(r.pid, r.buf, &mn0, &mn1);
         {
@@ -469,7 +540,7 @@ int main(void) {
 
                 check("phase1_numa_maps_agrees", rc == 0 && q == 0 &&
                       mn0 == (long) pl.on_node[0] && mn1 == (long) pl.on_node[1] &&
-                      mn0 >= (long) (part / PAGE * CONVERGED),
+                      mn0 >= (long) ((double) part / PAGE * CONVERGED),
                       "numa_maps N0=%ld N1=%ld, move_pages query node0=%" PRIu64 " node1=%" PRIu64,
                       mn0, mn1, pl.on_node[0], pl.on_node[1]);
         }
@@ -489,11 +560,11 @@ int main(void) {
         check("phase2_new_hot_on_fast_node", share >= CONVERGED, "B %.3f on node%d", share,
               r.fast_node);
         share = share_on(&r, &r.part[2], r.slow_node, NULL);
-        check("phase2_cold_on_slow_node", share >= CONVERGED, "C %.3f on node%d", share,
+        check("phase2_cold_on_slow_node", share >= COLD_KEPT, "C %.3f on node%d", share,
               r.slow_node);
         share = share_on(&r, &r.part[0], r.fast_node, NULL);
         /* The engine puts CPU-hot data on location 0 and never limits it, so the cooled part
-         * has no reason to leave: reported, not asserted (see tests/vm/README). */
+         * has no reason to leave: reported, not asserted (see tests/vm/README.md). */
         printf("INFO phase2_old_hot_part A %.3f on node%d (the engine demotes from the CPU's "
                "home only under capacity pressure it does not model for location 0)\n", share,
                r.fast_node);
