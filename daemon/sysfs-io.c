@@ -24,6 +24,17 @@ static _printf_(4, 0) int build_path(char *path, size_t size, const char *root, 
         return 0;
 }
 
+/* build_path() from the calling function's own variadic arguments. */
+#define PATH_FROM_ARGS(path, root, fmt)                                         \
+        ({                                                                      \
+                va_list _ap_;                                                   \
+                int _r_;                                                        \
+                va_start(_ap_, fmt);                                            \
+                _r_ = build_path(path, sizeof(path), root, fmt, _ap_);          \
+                va_end(_ap_);                                                   \
+                _r_;                                                            \
+        })
+
 static int read_path(char *buf, size_t size, const char *path) {
         _cleanup_close_ int fd = -EBADF;
         size_t len = 0;
@@ -66,15 +77,9 @@ static int read_path(char *buf, size_t size, const char *path) {
 
 int sysfs_read(char *buf, size_t size, const char *root, const char *fmt, ...) {
         char path[PATH_MAX];
-        va_list ap;
-        int r;
+        int r = PATH_FROM_ARGS(path, root, fmt);
 
-        va_start(ap, fmt);
-        r = build_path(path, sizeof(path), root, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        return read_path(buf, size, path);
+        return r < 0 ? r : read_path(buf, size, path);
 }
 
 static int parse_u64(const char *s, uint64_t *ret) {
@@ -93,12 +98,8 @@ static int parse_u64(const char *s, uint64_t *ret) {
 
 int sysfs_read_u64(uint64_t *ret, const char *root, const char *fmt, ...) {
         char path[PATH_MAX], buf[64];
-        va_list ap;
-        int r;
+        int r = PATH_FROM_ARGS(path, root, fmt);
 
-        va_start(ap, fmt);
-        r = build_path(path, sizeof(path), root, fmt, ap);
-        va_end(ap);
         if (r < 0)
                 return r;
         r = read_path(buf, sizeof(buf), path);
@@ -133,25 +134,15 @@ static int write_path(const char *path, const char *value) {
 
 int sysfs_write(const char *value, const char *root, const char *fmt, ...) {
         char path[PATH_MAX];
-        va_list ap;
-        int r;
+        int r = PATH_FROM_ARGS(path, root, fmt);
 
-        va_start(ap, fmt);
-        r = build_path(path, sizeof(path), root, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return r;
-        return write_path(path, value);
+        return r < 0 ? r : write_path(path, value);
 }
 
 int sysfs_write_u64(uint64_t value, const char *root, const char *fmt, ...) {
         char path[PATH_MAX], buf[32];
-        va_list ap;
-        int r;
+        int r = PATH_FROM_ARGS(path, root, fmt);
 
-        va_start(ap, fmt);
-        r = build_path(path, sizeof(path), root, fmt, ap);
-        va_end(ap);
         if (r < 0)
                 return r;
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long) value);
