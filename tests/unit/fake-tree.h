@@ -42,20 +42,28 @@ static inline void fake_mkdir_p(const char *path) {
         ASSERT_TRUE(mkdir(buf, 0755) == 0 || errno == EEXIST);
 }
 
+/* path = root/fmt... */
+static inline _printf_(3, 0) void fake_path(char path[PATH_MAX], const char *root,
+                                             const char *fmt, va_list ap) {
+        char rel[PATH_MAX / 2];
+
+        vsnprintf(rel, sizeof(rel), fmt, ap);
+        snprintf(path, PATH_MAX, "%s/%s", root, rel);
+}
+
 /* Writes content to root/fmt..., creating the parent directories. */
 static inline _printf_(3, 4) void fake_file(const char *root, const char *content,
                                              const char *fmt, ...) {
-        char rel[PATH_MAX / 2], path[PATH_MAX];
+        char path[PATH_MAX];
         va_list ap;
         FILE *f;
 
         va_start(ap, fmt);
-        vsnprintf(rel, sizeof(rel), fmt, ap);
+        fake_path(path, root, fmt, ap);
         va_end(ap);
-        snprintf(path, sizeof(path), "%s/%s", root, rel);
         *strrchr(path, '/') = '\0';
         fake_mkdir_p(path);
-        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        path[strlen(path)] = '/';
         f = fopen(path, "we");
         ASSERT_NOT_NULL(f);
         fputs(content, f);
@@ -65,15 +73,14 @@ static inline _printf_(3, 4) void fake_file(const char *root, const char *conten
 /* Reads root/fmt... into a static buffer (trailing newline kept); "" when absent. */
 static inline _printf_(2, 3) const char *fake_read(const char *root, const char *fmt, ...) {
         static char buf[4096];
-        char rel[PATH_MAX / 2], path[PATH_MAX];
+        char path[PATH_MAX];
         va_list ap;
         size_t n;
         FILE *f;
 
         va_start(ap, fmt);
-        vsnprintf(rel, sizeof(rel), fmt, ap);
+        fake_path(path, root, fmt, ap);
         va_end(ap);
-        snprintf(path, sizeof(path), "%s/%s", root, rel);
         buf[0] = '\0';
         f = fopen(path, "re");
         if (!f)
