@@ -184,7 +184,7 @@ static double run_phase(struct run *r, const char *name, const struct part *hot,
         struct spm_plan plan;
 
         spm_plan_init(&plan);
-        for (unsigned ep = 0; ep < MAX_EPOCHS; ep++) {
+        for (unsigned ep = 0, waits = 0; ep < MAX_EPOCHS && waits < MAX_EPOCHS;) {
                 _cleanup_free_ struct spm_damon_region *v = NULL;
                 _cleanup_free_ struct spm_access *acc = NULL;
                 size_t n = 0, na;
@@ -196,7 +196,7 @@ static double run_phase(struct run *r, const char *name, const struct part *hot,
                 if (k == -EAGAIN) {
                         /* Warm-up: no figures yet, and no epoch without them. */
                         usleep(100000);
-                        ep--; /* unsigned wrap-around is defined: the loop's ++ undoes it */
+                        waits++;
                         continue;
                 }
                 if (k < 0) {
@@ -253,6 +253,7 @@ static double run_phase(struct run *r, const char *name, const struct part *hot,
                         spm_plan_done(&plan);
                         return now_s() - t0;
                 }
+                ep++;
         }
         spm_plan_done(&plan);
         return -1;
