@@ -177,26 +177,26 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
-        /* 4b. quarantine: report the new ones, release the served ones. */
+        /* 4b. quarantine: the new ones are settled below (held where they are, or pinned
+         * where the cost model wants them); release the served ones. */
+        bool new_quarantine = false;
         if (r->flags & REGION_QUARANTINED) {
-                if (r->last_move == e->epoch) {
-                        ret = hold(x, p, rg, r);
-                        if (ret < 0)
-                                return ret;
-                }
-                if (!region_quarantine_over(e, r))
+                new_quarantine = region_moved(r) && region_age(e, r) == 0;
+                if (!new_quarantine && !region_quarantine_over(e, r))
                         return 0;
+        }
+        if (r->flags & REGION_QUARANTINED && !new_quarantine) {
                 /* Served: start a clean history, the next move is no return. */
                 r->flags &= (uint8_t) ~REGION_QUARANTINED;
                 r->prev_loc = r->loc;
                 r->trips = 0;
         }
-        if (j->j.frozen)
+        if (j->j.frozen && !new_quarantine)
                 return 0;
 
         enum spm_hint_kind hint = HINT_KIND(r->hint);
         unsigned hgpu = HINT_GPU(r->hint);
-        bool settled = r->last_move == 0 || e->epoch - r->last_move >= e->c.min_residency_epochs;
+        bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
 
@@ -211,7 +211,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 sum += rate[a];
         }
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
-            hint != SPM_HINT_HOT)
+            hint != SPM_HINT_HOT && !new_quarantine)
                 return 0;
         double f = r->reuse >= 48 ? 1.0 : 0.25;
 
@@ -237,7 +237,28 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
         }
 
-        /* 4e. a victim: in VRAM, movable, not held there by a hint. */
+        /* 4e. a new quarantine: someone (the driver, mostly) keeps moving it. Where it is now is
+         * where it stays for the quarantine, unless the cost model wants it elsewhere: then
+         * one last move puts it there (and the mover pins it: PREFERRED_LOC), so a GPU-hot
+         * region the driver thrashes ends up held in VRAM, not in RAM. */
+        if (new_quarantine) {
+                if (best == cur || j->j.frozen)
+                        return hold(x, p, rg, r);
+                x->plan->n_quarantined++;
+                return vec_push(&x->cands, &(struct item) {
+                        .bytes = bytes,
+                        .start = region_start(rg, r),
+                        .p = p, .rg = rg, .idx = idx,
+                        .from = (uint8_t) cur, .to = (uint8_t) best,
+                        .cost = migrate_cost(e, bytes),
+                        .gain = x->H * (c_cur - c_best),
+                        .key = KEY_HINT_HOT,
+                        .reason = SPM_REASON_QUARANTINE,
+                        .forced = true,
+                });
+        }
+
+        /* 4f. a victim: in VRAM, movable, not held there by a hint. */
         bool quota_gone = cur != SPM_LOC_SYSMEM && !loc_allowed(e, j, cur);
         if (cur != SPM_LOC_SYSMEM && settled && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT) {
@@ -264,7 +285,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         return ret;
         }
 
-        /* 4f. a candidate: hints first, then the cost model. */
+        /* 4g. a candidate: hints first, then the cost model. */
         struct item c = {
                 .bytes = bytes,
                 .start = region_start(rg, r),
@@ -407,6 +428,10 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
 
         if (c->rg->r[c->idx].loc != c->from)
                 return 0; /* moved as a victim already */
+        /* Never be the one who completes a ping-pong: a region the driver keeps pulling
+         * back stays where it is (the detector quarantines it when the driver does it). */
+        if (!c->forced && region_would_quarantine(e, &c->rg->r[c->idx], to))
+                return 0;
         if (!budget_ok(x, c->from, to, c->bytes)) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
@@ -431,7 +456,8 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                                 walked < VICTIM_WALK;
              i++, walked++) {
                 struct item *w = &v->v[i];
-                if (w->taken || w->rg->r[w->idx].loc != to)
+                if (w->taken || w->rg->r[w->idx].loc != to ||
+                    region_would_quarantine(e, &w->rg->r[w->idx], w->to))
                         continue;
                 bool same_job = w->p->job == c->p->job;
                 if (!(need_cap > 0 || same_job))
@@ -483,6 +509,7 @@ static void decay(struct spm_engine *e, usec_t dt) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++)
                                 for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                                         rg->r[t].heat[a] *= k;
@@ -519,8 +546,11 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         if (r < 0)
                 goto finish;
 
-        /* 3. Regions adapt: merge look-alikes (splits happen at ingest, where a partial
-         * access shows a spot inside a bigger region). */
+        /* 3. Regions adapt: split where partial accesses showed a spot inside a bigger
+         * region (and let those accesses land), merge look-alikes. */
+        r = engine_flush_deferred(e);
+        if (r < 0)
+                goto finish;
         if (e->epoch % e->c.merge_interval_epochs == 0)
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
@@ -537,6 +567,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++) {
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)

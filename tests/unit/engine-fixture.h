@@ -110,7 +110,7 @@ static inline int fx_loc_of(struct fx *f, uint64_t addr) {
 
 static inline bool reason_is_forced(enum spm_reason r) {
         return r == SPM_REASON_PIN || r == SPM_REASON_DRAIN || r == SPM_REASON_QUOTA ||
-               r == SPM_REASON_HINT_HOT;
+               r == SPM_REASON_HINT_HOT || r == SPM_REASON_QUARANTINE;
 }
 
 /* Invariants every plan must keep: no overlap, budgets per link and direction, VRAM capacity
