@@ -1,7 +1,8 @@
 # spmtier — the entry points a newcomer needs:
 #   make deps    install every Debian 12 package the build and the tests need (idempotent)
 #   make         build into build/
-#   make check   deps + build + every test suite + the unit suite again under ASan+UBSan
+#   make check   deps + build + every test suite + the unit and fuzz-corpus suites again
+#                under ASan+UBSan
 #   make demo    deps + build + the demo
 #   make bench   the benchmarks (BENCH lines; never run as tests)
 #   make traces  regenerate the bundled traces from their workload configs
@@ -17,7 +18,7 @@ SUITES     ?= unit tools integration fuzz vm
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
        clang-14 libclang-rt-14-dev valgrind \
-       varlink-go \
+       varlink-go systemd groff-base util-linux \
        qemu-system-x86 busybox-static cpio
 
 .PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
@@ -46,7 +47,7 @@ check-suites:
 
 check-asan: $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
-	@tools/run-suites --build $(BUILD_SAN) --required unit unit
+	@tools/run-suites --build $(BUILD_SAN) --required "unit fuzz" unit fuzz
 
 demo: deps build
 	@tools/demo $(BUILD)

@@ -4,7 +4,8 @@
  *
  *     spmimport --damon FILE [--pid PID] [--accessor cpu|gpuN] [--span SIZE] [--scale F]
  *
- * FILE is damo's JSON (plain or gzip'd; "-" = stdin). docs/workloads.md describes the
+ * FILE is damo's JSON: plain, gzip'd, or zlib-compressed as `damo record` writes it by
+ * default (json_compressed); "-" = stdin. docs/workloads.md describes the
  * mapping. Exit 0 on success, 1 on bad input (the message names the file and the line or the
  * record), 2 on usage.
  */
@@ -62,6 +63,57 @@ static int read_all(const char *path, char **ret, size_t *ret_len) {
         buf[len] = '\0';
         *ret = TAKE_PTR(buf);
         *ret_len = len;
+        return 0;
+}
+
+/* damo record's default output type, json_compressed, is one zlib stream (RFC 1950): a
+ * header byte 0x78 (deflate, 32 KiB window) and a check value making the first two bytes a
+ * multiple of 31. JSON text never starts like that. */
+static bool is_zlib(const char *buf, size_t len) {
+        const unsigned char *b = (const unsigned char *) buf;
+
+        return len >= 2 && b[0] == 0x78 && (b[0] * 256 + b[1]) % 31 == 0;
+}
+
+/* Inflates a zlib stream into a new NUL-terminated buffer. Returns 0, -EINVAL (corrupt),
+ * -EFBIG, -ENOMEM. */
+static int inflate_all(const char *in, size_t in_len, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *out = NULL;
+        size_t cap = MAX(in_len * 8, (size_t) 1 << 20);
+        z_stream z = {};
+        int zr;
+
+        if (inflateInit(&z) != Z_OK)
+                return -ENOMEM;
+        z.next_in = (unsigned char *) in;
+        z.avail_in = (unsigned) in_len;
+        for (;;) {
+                char *q = realloc(out, cap + 1);
+
+                if (!q) {
+                        inflateEnd(&z);
+                        return -ENOMEM;
+                }
+                out = q;
+                z.next_out = (unsigned char *) out + z.total_out;
+                z.avail_out = (unsigned) (cap - z.total_out);
+                zr = inflate(&z, Z_FINISH);
+                if (zr == Z_STREAM_END)
+                        break;
+                if ((zr != Z_BUF_ERROR && zr != Z_OK) || z.avail_in == 0) {
+                        inflateEnd(&z);
+                        return -EINVAL;
+                }
+                cap *= 2;
+                if (cap > INPUT_MAX_BYTES) {
+                        inflateEnd(&z);
+                        return -EFBIG;
+                }
+        }
+        *ret_len = z.total_out;
+        out[z.total_out] = '\0';
+        inflateEnd(&z);
+        *ret = TAKE_PTR(out);
         return 0;
 }
 
@@ -173,6 +225,18 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 fprintf(stderr, "spmimport: %s: %s\n", damon, strerror(-r));
                 return 1;
+        }
+        if (is_zlib(text, len)) {
+                char *plain;
+
+                r = inflate_all(text, len, &plain, &len);
+                if (r < 0) {
+                        fprintf(stderr, "spmimport: %s: %s\n", damon, r == -EINVAL ?
+                                "corrupt zlib stream (damo's json_compressed)" : strerror(-r));
+                        return 1;
+                }
+                free(text);
+                text = plain;
         }
         r = spm_damon_import(strcmp(damon, "-") == 0 ? "<stdin>" : damon, text, len, &o, &t,
                              err, sizeof(err));

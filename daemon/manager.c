@@ -439,8 +439,12 @@ static void on_move_done(void *userdata, const struct spm_move *mv, int status, 
 /* Logs and publishes each decision with the numbers behind it (STYLE R11), then hands the
  * moves to the mover. */
 static void manager_carry_out(struct manager *m, const struct spm_plan *plan, const char *why) {
+        struct spm_engine_config c;
         char len[32];
         int r;
+
+        if (plan->n_moves > 0)
+                manager_engine_config(m, &c);
 
         for (size_t i = 0; i < plan->n_moves; i++) {
                 const struct spm_move *mv = &plan->moves[i];
@@ -449,7 +453,7 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
                            "%s, benefit %.1fus vs cost %.1fus (x%.2f hysteresis), epoch %" PRIu64,
                            why, mv->pid, mv->job_id, mv->start, len, loc_name(m, mv->from),
                            loc_name(m, mv->to), spm_reason_to_string(mv->reason),
-                           mv->benefit_usec, mv->cost_usec, m->settings.hysteresis, m->epoch);
+                           mv->benefit_usec, mv->cost_usec, c.hysteresis, m->epoch);
                 emit_move(m, "decision", mv, NULL, NULL);
         }
         if (plan->n_moves == 0 || !m->mover)
@@ -569,7 +573,8 @@ static int manager_setup_backends(struct manager *m) {
         }
         if (m->n_collectors > 0 && !registry_find(&m->registry, SPMTIERD_REPLAY_JOB)) {
                 struct job_spec spec = {
-                        .id = SPMTIERD_REPLAY_JOB, .uid = 0, .gpu_mask = UINT32_MAX >> 24,
+                        .id = SPMTIERD_REPLAY_JOB, .uid = 0,
+                        .gpu_mask = (1U << m->machine.n_gpus) - 1,
                         .vram_quota = JOB_QUOTA_UNLIMITED, .policy = s->default_policy,
                         .ttl_usec = JOB_TTL_INFINITE, .internal = true,
                 };
@@ -1097,6 +1102,20 @@ static void on_varlink_log(void *userdata, int level, const char *msg) {
 
 /* ---- lifecycle ---- */
 
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
 int manager_new(const struct manager_args *args, struct manager **ret) {
         _cleanup_(manager_freep) struct manager *m = NULL;
         struct config_error err = {};
@@ -1133,8 +1152,11 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
         if (r < 0)
                 return r;
 
-        if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create state directory %s: %m",
+        r = mkdir_parents(m->state_dir);
+        if (r >= 0 && mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory %s: %m",
                                        m->state_dir);
         r = manager_load_state(m);
         if (r < 0)
@@ -1173,20 +1195,6 @@ struct manager *manager_free(struct manager *m) {
         safe_close(m->journal_fd);
         free(m);
         return NULL;
-}
-
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        return 0;
 }
 
 static int add_timer(struct manager *m, sd_event_source **ret, uint64_t usec,

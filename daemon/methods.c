@@ -337,6 +337,26 @@ static int get_process(struct varlink_call *call, struct manager *m, const struc
         return 0;
 }
 
+/* For methods whose only parameter is an optional job: dispatches, and when a job is named
+ * looks it up for the peer (replying the error itself). *ret_id is UNSET without one. */
+static int dispatch_optional_job(struct varlink_call *call, struct manager *m,
+                                 const struct auth_peer *p, struct json_object *params,
+                                 uint64_t *ret_id, struct job **ret_job) {
+        static const struct varlink_field fields[] = {
+                { "job", VARLINK_UINT, VARLINK_FIELD_OPTIONAL, 0 },
+                {}
+        };
+        uint64_t id = UNSET;
+        int r;
+
+        *ret_job = NULL;
+        r = varlink_call_dispatch(call, params, fields, 0, &id);
+        if (r >= 0 && id != UNSET)
+                r = get_job(call, m, p, id, ret_job);
+        *ret_id = id;
+        return r;
+}
+
 /* ---- methods ---- */
 
 static int method_get_status(struct varlink_call *call, struct json_object *params, void *ud) {
@@ -832,19 +852,13 @@ static int method_list_ranges(struct varlink_call *call, struct json_object *par
 }
 
 static int method_get_policy(struct varlink_call *call, struct json_object *params, void *ud) {
-        uint64_t job = UNSET;
-        static const struct varlink_field fields[] = {
-                { "job", VARLINK_UINT, VARLINK_FIELD_OPTIONAL, 0 },
-                {}
-        };
         struct auth_peer p;
         struct manager *m = peer_of(call, ud, &p);
-        struct job *j = NULL;
+        struct job *j;
+        uint64_t job;
         int r;
 
-        if ((r = varlink_call_dispatch(call, params, fields, 0, &job)) < 0)
-                return r;
-        if (job != UNSET && (r = get_job(call, m, &p, job, &j)) < 0)
+        if ((r = dispatch_optional_job(call, m, &p, params, &job, &j)) < 0)
                 return r;
         return reply_one(call, "policy", build_policy(m, j));
 }
@@ -994,23 +1008,16 @@ static int method_drain(struct varlink_call *call, struct json_object *params, v
 
 static int freeze_thaw(struct varlink_call *call, struct json_object *params, void *ud,
                        bool freeze) {
-        uint64_t job = UNSET;
-        static const struct varlink_field fields[] = {
-                { "job", VARLINK_UINT, VARLINK_FIELD_OPTIONAL, 0 },
-                {}
-        };
         struct auth_peer p;
         struct manager *m = peer_of(call, ud, &p);
-        struct job *j = NULL;
+        struct job *j;
+        uint64_t job;
         int r;
 
-        if ((r = varlink_call_dispatch(call, params, fields, 0, &job)) < 0)
+        if ((r = dispatch_optional_job(call, m, &p, params, &job, &j)) < 0)
                 return r;
-        if (job != UNSET)
-                r = get_job(call, m, &p, job, &j);
-        else
-                r = require_admin(call, &p);
-        if (r < 0)
+        /* Freezing the node is an admin's call; a job's owner may freeze the job. */
+        if (job == UNSET && (r = require_admin(call, &p)) < 0)
                 return r;
         r = manager_freeze(m, j, freeze);
         if (r < 0)
@@ -1054,19 +1061,13 @@ static int method_reload(struct varlink_call *call, struct json_object *params, 
 }
 
 static int method_monitor(struct varlink_call *call, struct json_object *params, void *ud) {
-        uint64_t job = UNSET;
-        static const struct varlink_field fields[] = {
-                { "job", VARLINK_UINT, VARLINK_FIELD_OPTIONAL, 0 },
-                {}
-        };
         struct auth_peer p;
         struct manager *m = peer_of(call, ud, &p);
         struct job *j;
+        uint64_t job;
         int r;
 
-        if ((r = varlink_call_dispatch(call, params, fields, 0, &job)) < 0)
-                return r;
-        if (job != UNSET && (r = get_job(call, m, &p, job, &j)) < 0)
+        if ((r = dispatch_optional_job(call, m, &p, params, &job, &j)) < 0)
                 return r;
         r = manager_add_monitor(m, call, job, &p);
         if (r == -EUSERS)

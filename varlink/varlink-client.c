@@ -18,6 +18,7 @@ struct varlink_client {
         size_t scan;
         char *error;     /* the last reply's error name */
         bool broken;     /* a protocol or transport error happened: refuse further use */
+        bool sent;       /* a call went out and nothing came back since: poll before recv */
 };
 
 static uint64_t now_usec(void) {
@@ -128,6 +129,19 @@ static int client_fail(struct varlink_client *c, int r) {
         return r;
 }
 
+/* Waits until the socket is ready for `events` or the deadline passes. Returns 0,
+ * -ETIMEDOUT, or a poll() error (the client is then unusable). */
+static int client_wait(struct varlink_client *c, short events, uint64_t deadline) {
+        struct pollfd pfd = { .fd = c->fd, .events = events };
+        int t = poll_timeout(deadline);
+
+        if (t == 0)
+                return -ETIMEDOUT;
+        if (poll(&pfd, 1, t) < 0 && errno != EINTR)
+                return client_fail(c, -errno);
+        return 0;
+}
+
 int varlink_client_send(struct varlink_client *c, const char *method,
                         struct json_object *parameters, unsigned flags) {
         _cleanup_json_ struct json_object *msg = NULL;
@@ -169,17 +183,14 @@ int varlink_client_send(struct varlink_client *c, const char *method,
                         continue;
                 if (errno != EAGAIN)
                         return client_fail(c, -errno);
-                /* The server may be blocked writing replies to us while we block writing
-                 * calls to it; it reads while it has an open call only up to one message,
-                 * so a pipelining client must read too. We keep it simple: wait. */
-                struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-                int t = poll_timeout(deadline);
-                if (t == 0)
-                        return client_fail(c, -ETIMEDOUT);
-                if (poll(&pfd, 1, t) < 0 && errno != EINTR)
-                        return client_fail(c, -errno);
+                /* The server stops reading while many of its replies wait for us, so a
+                 * client that pipelines a lot must read in between; we just wait. */
+                r = client_wait(c, POLLOUT, deadline);
+                if (r < 0)
+                        return r == -ETIMEDOUT ? client_fail(c, r) : r;
         }
         c->out.start = c->out.end = 0;
+        c->sent = true;
         return 0;
 }
 
@@ -243,6 +254,15 @@ int varlink_client_read(struct varlink_client *c, struct json_object **ret_param
                         return r < 0 ? client_fail(c, r) : r;
                 }
 
+                /* Right after a call the reply cannot be there yet: wait first, which saves
+                 * a recv() that would only say EAGAIN. */
+                if (c->sent && c->timeout_usec != 0) {
+                        c->sent = false;
+                        r = client_wait(c, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 r = vl_buffer_reserve(&c->in, 64 * 1024);
                 if (r < 0)
                         return client_fail(c, r);
@@ -259,13 +279,9 @@ int varlink_client_read(struct varlink_client *c, struct json_object **ret_param
                         return client_fail(c, -errno);
                 if (c->timeout_usec == 0)
                         return -EAGAIN;
-
-                struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-                int t = poll_timeout(deadline);
-                if (t == 0)
-                        return -ETIMEDOUT;
-                if (poll(&pfd, 1, t) < 0 && errno != EINTR)
-                        return client_fail(c, -errno);
+                r = client_wait(c, POLLIN, deadline);
+                if (r < 0)
+                        return r;
         }
 }
 

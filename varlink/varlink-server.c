@@ -37,6 +37,7 @@ struct vl_connection {
         unsigned n_ref;
         struct varlink_server *server;  /* NULL once closed */
         struct vl_connection *prev, *next;
+        struct vl_connection *next_closed;   /* in the server's queue of closes to announce */
         uint64_t id;
         int fd;
         sd_event_source *io, *defer;
@@ -57,6 +58,7 @@ struct varlink_call {
         struct json_object *parameters;
         unsigned flags;
         bool answered;                  /* final reply (or error) sent */
+        bool replying;                  /* inside call_send(): a failure is reported there */
         varlink_call_disconnect_fn disconnect_fn;
         void *disconnect_userdata;
 };
@@ -76,6 +78,9 @@ struct varlink_server {
         void *log_userdata;
         varlink_disconnect_fn disconnect_fn;
         void *disconnect_userdata;
+        struct vl_connection *closed;   /* closed, not yet announced to disconnect_fn */
+        sd_event_source *notify;        /* announces them */
+        sd_event_source *retry;         /* resumes accepting after running out of fds */
 };
 
 static const char service_description[] =
@@ -327,11 +332,16 @@ static int call_send(struct varlink_call *call, const char *error, struct json_o
         if (continues && json_object_object_add(msg, "continues", json_object_new_boolean(1)) < 0)
                 return -ENOMEM;
 
+        /* Sending may close the connection (peer gone, peer not reading). Our caller learns
+         * that from the return value, so its disconnect handler is not run for this call,
+         * and our reference keeps the call alive if the connection's was the last one. */
+        varlink_call_ref(call);
+        call->replying = true;
         r = conn_send(c, msg);
-        if (r == -E2BIG || r == -ENOMEM)
-                return r;        /* nothing was queued: the call stays open */
-        if (!continues || r < 0)
-                call_finish(call);
+        call->replying = false;
+        if (r != -E2BIG && r != -ENOMEM && (!continues || r < 0))
+                call_finish(call);   /* E2BIG/ENOMEM: nothing queued, the call stays open */
+        varlink_call_unref(call);
         return r;
 }
 
@@ -724,13 +734,44 @@ static void conn_close(struct vl_connection *c, const char *why) {
 
         call = TAKE_PTR(c->current);
         if (call) {
-                if (!call->answered && call->disconnect_fn && call->n_ref > 1)
+                if (!call->answered && !call->replying && call->disconnect_fn && call->n_ref > 1)
                         call->disconnect_fn(call, call->disconnect_userdata);
                 varlink_call_unref(call);
         }
-        if (s->disconnect_fn)
-                s->disconnect_fn(s, c->id, &c->peer, s->disconnect_userdata);
-        conn_unref(c);   /* the server's reference */
+        /* The server-level handler runs from the loop, never from inside a library call
+         * (a reply that failed, say): the daemon may be walking its own tables there. The
+         * server's reference moves to the notification queue. */
+        if (s->disconnect_fn) {
+                c->next_closed = s->closed;
+                s->closed = c;
+                (void) sd_event_source_set_enabled(s->notify, SD_EVENT_ONESHOT);
+        } else
+                conn_unref(c);   /* the server's reference */
+}
+
+/* Announces closed connections to the server's disconnect handler, oldest first. */
+static void server_flush_closed(struct varlink_server *s) {
+        struct vl_connection *list = TAKE_PTR(s->closed), *rev = NULL;
+
+        while (list) {   /* the queue is newest first */
+                struct vl_connection *n = list->next_closed;
+                list->next_closed = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                struct vl_connection *c = rev;
+                rev = c->next_closed;
+                c->next_closed = NULL;
+                if (s->disconnect_fn)
+                        s->disconnect_fn(s, c->id, &c->peer, s->disconnect_userdata);
+                conn_unref(c);
+        }
+}
+
+static int server_notify(sd_event_source *source, void *userdata) {
+        server_flush_closed(userdata);
+        return 0;
 }
 
 static unsigned server_count_uid(const struct varlink_server *s, uid_t uid) {
@@ -795,6 +836,31 @@ int64_t varlink_server_add_connection(struct varlink_server *s, int fd) {
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
+/* How long listeners pause after accept() ran out of file descriptors. */
+#define VL_ACCEPT_RETRY_USEC (100U * 1000U)
+
+static int server_resume_accept(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct varlink_server *s = userdata;
+
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i].source, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of fds: the pending connection stays in the backlog and the listener stays readable,
+ * so retrying at once would spin. Pause the listeners and try again a little later. */
+static void server_pause_accept(struct varlink_server *s) {
+        int r;
+
+        for (size_t i = 0; i < s->n_listeners; i++)
+                (void) sd_event_source_set_enabled(s->listeners[i].source, SD_EVENT_OFF);
+        r = sd_event_source_set_time_relative(s->retry, VL_ACCEPT_RETRY_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
+        if (r < 0)   /* no timer: keep accepting rather than go deaf */
+                (void) server_resume_accept(NULL, 0, s);
+}
+
 static int listener_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct varlink_server *s = userdata;
 
@@ -804,8 +870,10 @@ static int listener_io(sd_event_source *source, int fd, uint32_t revents, void *
                 if (cfd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return 0;
-                        /* EMFILE and friends: say so and keep serving. */
                         vl_log(s, LOG_ERR, "varlink: accept failed: %s", strerror(errno));
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                            errno == ENOMEM)
+                                server_pause_accept(s);
                         return 0;
                 }
                 (void) varlink_server_add_connection(s, cfd);
@@ -823,6 +891,15 @@ int varlink_server_listen_fd(struct varlink_server *s, int fd) {
         r = fcntl(fd, F_GETFL);
         if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
                 return -errno;
+        /* The retry timer is made now: when it is needed there are no fds left for the
+         * timerfd sd-event would create. */
+        if (!s->retry) {
+                r = sd_event_add_time_relative(s->event, &s->retry, CLOCK_MONOTONIC,
+                                               VL_ACCEPT_RETRY_USEC, 0, server_resume_accept, s);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        }
         l = realloc(s->listeners, (s->n_listeners + 1) * sizeof(*l));
         if (!l)
                 return -ENOMEM;
@@ -956,6 +1033,11 @@ int varlink_server_new(sd_event *event, const struct varlink_server_info *info,
         r = varlink_server_add_interface(s, &service_interface, s);
         if (r < 0)
                 return r;
+        r = sd_event_add_defer(event, &s->notify, server_notify, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(s->notify, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->notify, "varlink-disconnects");
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -970,6 +1052,9 @@ struct varlink_server *varlink_server_free(struct varlink_server *s) {
         free(s->listeners);
         while (s->connections)
                 conn_close(s->connections, "server shutting down");
+        server_flush_closed(s);
+        sd_event_source_disable_unref(s->notify);
+        sd_event_source_disable_unref(s->retry);
         free(s->entries);
         free(s->vendor);
         free(s->product);

@@ -132,7 +132,9 @@ struct varlink_server_info {
  * are logged at LOG_DEBUG/LOG_INFO; the library never prints by itself. */
 typedef void (*varlink_log_fn)(void *userdata, int level, const char *msg);
 
-/* Called once when a connection closes (peer hung up, protocol error, cap, server freed). */
+/* Called once per connection after it closed (peer hung up, protocol error, server freed),
+ * from the event loop, never from inside a library call (during varlink_server_free() it
+ * runs before that returns). */
 typedef void (*varlink_disconnect_fn)(struct varlink_server *s, uint64_t connection_id,
                                       const struct ucred *peer, void *userdata);
 
@@ -223,7 +225,9 @@ int varlink_call_error_invalid_parameter(struct varlink_call *c, const char *par
 int varlink_call_error_errno(struct varlink_call *c, int err);
 
 /* Called once if the connection closes while the call is still open and referenced (a
- * stream's subscriber went away). The callee usually unrefs its reference there. */
+ * stream's subscriber went away). The callee usually unrefs its reference there. Not called
+ * when the close comes from a reply to this very call (-ENOTCONN/-ENOBUFS tell the caller
+ * then), so a handler may drop its reference on either path without doing it twice. */
 typedef void (*varlink_call_disconnect_fn)(struct varlink_call *c, void *userdata);
 void varlink_call_set_disconnect_handler(struct varlink_call *c, varlink_call_disconnect_fn fn,
                                          void *userdata);

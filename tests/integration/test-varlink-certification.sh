@@ -6,10 +6,13 @@
 #      line is "End: 'true'", no "failed" line, AND our service's own strict verdict
 #      (--exit-after-end: exit 0 only if every value the client sent was right) is 0.
 #   2. our blocking client (varlink-cert-client) walks the reference server.
-# Usage: test-varlink-certification.sh SERVICE CLIENT
+#   3. the interface descriptions our service serves (org.varlink.service is ours too) parse
+#      with varlink-go's IDL parser (varlink-go-interface-generator).
+# Usage: test-varlink-certification.sh SERVICE CLIENT DESCRIBE
 set -u
 service=$1
 client=$2
+describe=$3
 cert=${VARLINK_GO_CERTIFICATION:-varlink-go-certification}
 if ! command -v "$cert" >/dev/null 2>&1; then
         echo "SKIP: $cert not installed (Debian package varlink-go; make deps installs it)"
@@ -36,6 +39,8 @@ echo "== 1. reference client against our service"
 "$service" --exit-after-end "unix:$dir/cert.sock" 2>"$dir/service.log" &
 spid=$!
 wait_socket "$dir/cert.sock" || fail "service did not create its socket"
+mkdir "$dir/idl"
+"$describe" "unix:$dir/cert.sock" "$dir/idl" >"$dir/idl.list" || fail "could not fetch our interface descriptions"
 timeout 60 "$cert" -client -varlink "unix:$dir/cert.sock" >"$dir/client.out" 2>&1
 crc=$?
 cat "$dir/client.out"
@@ -56,4 +61,12 @@ echo "== 2. our client against the reference service"
 spid=$!
 wait_socket "$dir/ref.sock" || fail "reference server did not create its socket"
 timeout 60 "$client" "unix:$dir/ref.sock" || fail "our client failed against the reference server"
-echo "PASS: certification both ways"
+echo "== 3. varlink-go parses the descriptions we serve"
+[ "$(cat "$dir/idl.list")" = "org.varlink.service
+org.varlink.certification" ] || fail "GetInfo listed: $(cat "$dir/idl.list")"
+command -v varlink-go-interface-generator >/dev/null || fail "varlink-go-interface-generator missing (package varlink-go)"
+for f in "$dir"/idl/*.varlink; do
+        (cd "$dir/idl" && varlink-go-interface-generator "$f") || fail "varlink-go rejects $(basename "$f")"
+        echo "parsed by varlink-go: $(basename "$f")"
+done
+echo "PASS: certification both ways, descriptions parse"

@@ -33,6 +33,17 @@ check "gzip stdin: exit" 0 $?
 cmp -s "$tmp/stdin.trace" "$data/record.trace"
 check "gzip stdin: same output" 0 $?
 
+# damo record's default json_compressed (a zlib stream) gives the same trace; cut short, an error.
+"$spmimport" --damon "$data/record.data" > "$tmp/zlib.trace"
+check "json_compressed: exit" 0 $?
+cmp -s "$tmp/zlib.trace" "$data/record.trace"
+check "json_compressed: same output" 0 $?
+head -c 300 "$data/record.data" > "$tmp/cut.data"
+"$spmimport" --damon "$tmp/cut.data" > /dev/null 2> "$tmp/err"
+check "json_compressed cut: exit" 1 $?
+check "json_compressed cut: message" "spmimport: $tmp/cut.data: corrupt zlib stream (damo's json_compressed)" \
+        "$(cat "$tmp/err")"
+
 # --pid, --accessor, --span, --scale: every row is pid 77 on gpu1, no row over 1 MiB, reads x2.
 "$spmimport" --damon "$data/record.json" --pid 77 --accessor gpu1 --span 1M --scale 2 \
         > "$tmp/opts.trace"

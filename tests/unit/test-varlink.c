@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -43,6 +44,7 @@ struct fixture {
         int huge_reply_r;
         int flood_r;
         unsigned flood_sent;
+        bool drop_in_handler;             /* on_call_disconnect unrefs `held` */
 };
 
 static int method_echo(struct varlink_call *call, struct json_object *parameters, void *userdata) {
@@ -108,6 +110,10 @@ static int method_silent(struct varlink_call *call, struct json_object *paramete
 static void on_call_disconnect(struct varlink_call *call, void *userdata) {
         struct fixture *f = userdata;
         f->call_disconnects++;
+        if (f->drop_in_handler) {
+                ASSERT_TRUE(call == f->held);
+                f->held = varlink_call_unref(f->held);
+        }
 }
 
 static int method_subscribe(struct varlink_call *call, struct json_object *parameters,
@@ -306,6 +312,18 @@ static int64_t get_int(struct json_object *o, const char *p1, const char *p2) {
         if (p2)
                 ASSERT_TRUE(json_object_object_get_ex(v, p2, &v));
         return json_object_get_int64(v);
+}
+
+/* varlink_client_read() on a client with timeout 0, turning the server loop until a reply
+ * is complete. */
+static int client_read_turning(struct fixture *f, struct varlink_client *c,
+                               struct json_object **ret, const char **ret_error) {
+        int r;
+        for (r = -EAGAIN; r == -EAGAIN;) {
+                turn(f);
+                r = varlink_client_read(c, ret, ret_error);
+        }
+        return r;
 }
 
 static bool has_key(struct json_object *o, const char *k) {
@@ -598,6 +616,36 @@ TEST(bad_messages_close) {
         fixture_done(&f);
 }
 
+TEST(valid_json_accepted) {
+        static const struct {
+                const char *call;
+                const char *text;
+        } cases[] = {
+                { "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"a\\/b\\n\\u00e9\\ud83d\\ude00\"}}",
+                  "a/b\n\xc3\xa9\xf0\x9f\x98\x80" },
+                { "{\"parameters\":{\"n\":-0,\"text\":\"\"},\"method\":\"io.spmtier.test.Echo\"}", "" },
+                { "{\"method\":\"io.spmtier.test.Echo\",\"parameters\":{\"text\":\"x\"},\"more\":false,\"oneway\":false,\"upgrade\":false,\"io.example.ext\":{\"a\":[1e3,2.5E-1,null,true]}}",
+                  "x" },
+                { "\t{ \"method\" : \"io.spmtier.test.Echo\" , \"parameters\" : { \"text\" : \"sp\" } }\r\n", "sp" },
+        };
+        struct fixture f;
+
+        fixture_init(&f);
+        int fd = connect_peer(&f);
+        rx_reset();
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_json_ struct json_object *r = NULL;
+                send_str(fd, cases[i].call);
+                r = read_msg(&f, fd);
+                ASSERT_NOT_NULL(r);
+                ASSERT_FALSE(has_key(r, "error"));
+                ASSERT_STREQ(get_str(r, "parameters", "text"), cases[i].text);
+        }
+        ASSERT_EQ(f.echo_calls, ELEMENTSOF(cases));
+        close(fd);
+        fixture_done(&f);
+}
+
 TEST(service_errors) {
         struct fixture f;
 
@@ -817,19 +865,25 @@ TEST(reply_misuse) {
         fixture_done(&f);
 }
 
-TEST(oversize_reply_refused) {
+/* Calls a method whose reply the library must refuse with `err` (nothing sent, the call
+ * left open), after which the method answers with the error `error`. */
+static void expect_reply_refused(const char *call, int err, const char *error) {
         struct fixture f;
         _cleanup_json_ struct json_object *r = NULL;
 
         fixture_init(&f);
         int fd = connect_peer(&f);
         rx_reset();
-        send_str(fd, "{\"method\":\"io.spmtier.test.Huge\"}");
+        send_str(fd, call);
         r = read_msg(&f, fd);
-        ASSERT_ERROR(f.huge_reply_r, E2BIG);
-        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.TooBig");
+        ASSERT_EQ(f.huge_reply_r, -err);
+        ASSERT_STREQ(get_str(r, "error", NULL), error);
         close(fd);
         fixture_done(&f);
+}
+
+TEST(oversize_reply_refused) {
+        expect_reply_refused("{\"method\":\"io.spmtier.test.Huge\"}", E2BIG, "io.spmtier.test.TooBig");
 }
 
 TEST(slow_reader_dropped) {
@@ -847,6 +901,46 @@ TEST(slow_reader_dropped) {
         ASSERT_EQ(f.server_disconnects, 1);
         close(fd);
         fixture_done(&f);
+}
+
+TEST(accept_out_of_fds_pauses) {
+        struct fixture f;
+        char dir[] = "/tmp/test-varlink-XXXXXX", path[64];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct rlimit old, low;
+        int c[3], lowest;
+
+        ASSERT_NOT_NULL(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sock", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fixture_init(&f);
+        ASSERT_OK(varlink_server_listen_path(f.server, path, 0600));
+        for (int i = 0; i < 3; i++) {   /* queued in the backlog, not accepted yet */
+                c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ASSERT_OK(c[i]);
+                ASSERT_OK(connect(c[i], (struct sockaddr *) &sa, sizeof(sa)));
+        }
+        /* Leave exactly one free descriptor: the lowest free one. */
+        lowest = dup(0);
+        ASSERT_OK(lowest);
+        close(lowest);
+        ASSERT_OK(getrlimit(RLIMIT_NOFILE, &old));
+        low = (struct rlimit) { .rlim_cur = (rlim_t) lowest + 1, .rlim_max = old.rlim_max };
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &low));
+        turn(&f);
+        ASSERT_EQ(varlink_server_n_connections(f.server), 1);
+        /* The listener is paused, not spinning on a readable backlog. */
+        ASSERT_EQ(sd_event_run(f.event, 0), 0);
+        ASSERT_OK(setrlimit(RLIMIT_NOFILE, &old));
+        /* After the pause the rest is accepted. */
+        for (int i = 0; i < 40 && varlink_server_n_connections(f.server) < 3; i++)
+                ASSERT_OK(sd_event_run(f.event, 50000));
+        ASSERT_EQ(varlink_server_n_connections(f.server), 3);
+        for (int i = 0; i < 3; i++)
+                close(c[i]);
+        fixture_done(&f);
+        unlink(path);
+        rmdir(dir);
 }
 
 TEST(socket_activation) {
@@ -886,10 +980,7 @@ TEST(socket_activation) {
         ASSERT_OK(varlink_client_connect(path, 1000000, &c));
         varlink_client_set_timeout(c, 0);
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Path", NULL, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_STREQ(get_str(out, "path", NULL), "/run/spmtierd/io.spmtier.daemon");
         c = varlink_client_free(c);
@@ -911,21 +1002,11 @@ TEST(socket_activation) {
 }
 
 TEST(non_finite_float_refused) {
-        struct fixture f;
-        _cleanup_json_ struct json_object *r = NULL, *p = json_object_new_object();
+        _cleanup_json_ struct json_object *p = json_object_new_object();
         _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
         int sv[2];
 
-        fixture_init(&f);
-        int fd = connect_peer(&f);
-        rx_reset();
-        send_str(fd, "{\"method\":\"io.spmtier.test.Nan\"}");
-        r = read_msg(&f, fd);
-        ASSERT_ERROR(f.huge_reply_r, EDOM);
-        ASSERT_STREQ(get_str(r, "error", NULL), "io.spmtier.test.NotANumber");
-        close(fd);
-        fixture_done(&f);
-
+        expect_reply_refused("{\"method\":\"io.spmtier.test.Nan\"}", EDOM, "io.spmtier.test.NotANumber");
         ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
         ASSERT_OK(varlink_client_new_fd(sv[0], &c));
         json_object_object_add(p, "x", json_object_new_double(NAN));
@@ -1026,6 +1107,51 @@ TEST(disconnect_mid_stream) {
         fixture_done(&f);
 }
 
+TEST(subscriber_dropped_by_its_own_reply) {
+        struct fixture f;
+        _cleanup_free_ char *blob = malloc(1024 * 1024 + 1);
+        _cleanup_json_ struct json_object *ev = json_object_new_object();
+        int r = 0;
+
+        memset(blob, 'z', 1024 * 1024);
+        blob[1024 * 1024] = '\0';
+        json_object_object_add(ev, "event", json_object_new_string(blob));
+
+        /* The peer never reads: replies pile up until the server drops it. The reply
+         * reports that; the disconnect handler (which would drop the reference too) must
+         * not run as well, or the subscriber list would lose an entry twice. */
+        fixture_init(&f);
+        f.drop_in_handler = true;
+        int fd = connect_peer(&f);
+        send_str(fd, "{\"method\":\"io.spmtier.test.Subscribe\",\"more\":true}");
+        turn(&f);
+        ASSERT_NOT_NULL(f.held);
+        for (unsigned i = 0; i < 1000 && r == 0; i++)
+                r = varlink_call_reply_continues(f.held, ev);
+        ASSERT_ERROR(r, ENOBUFS);
+        ASSERT_EQ(f.call_disconnects, 0);
+        ASSERT_NOT_NULL(f.held);
+        ASSERT_FALSE(varlink_call_is_connected(f.held));
+        /* The server-level handler runs later, from the loop. */
+        ASSERT_EQ(f.server_disconnects, 0);
+        turn(&f);
+        ASSERT_EQ(f.server_disconnects, 1);
+        f.held = varlink_call_unref(f.held);
+        close(fd);
+
+        /* The peer hangs up: now the handler runs and drops the last reference. */
+        fd = connect_peer(&f);
+        send_str(fd, "{\"method\":\"io.spmtier.test.Subscribe\",\"more\":true}");
+        turn(&f);
+        ASSERT_NOT_NULL(f.held);
+        close(fd);
+        turn(&f);
+        ASSERT_EQ(f.call_disconnects, 1);
+        ASSERT_NULL(f.held);
+        ASSERT_EQ(f.server_disconnects, 2);
+        fixture_done(&f);
+}
+
 TEST(server_free_with_held_call) {
         struct fixture f;
 
@@ -1114,10 +1240,7 @@ TEST(listen_path_and_client) {
         varlink_client_set_timeout(c, 0);   /* we turn the server loop ourselves */
         in = json_tokener_parse("{\"text\":\"via client\"}");
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Echo", in, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_NULL(error);
         ASSERT_STREQ(get_str(out, "text", NULL), "via client");
@@ -1125,10 +1248,7 @@ TEST(listen_path_and_client) {
 
         /* An error reply: r == 0 and the name. */
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Nope", NULL, 0));
-        for (r = -EAGAIN; r == -EAGAIN;) {
-                turn(&f);
-                r = varlink_client_read(c, &out, &error);
-        }
+        r = client_read_turning(&f, c, &out, &error);
         ASSERT_EQ(r, 0);
         ASSERT_STREQ(error, VARLINK_ERROR_METHOD_NOT_FOUND);
         json_object_put(TAKE_PTR(out));
@@ -1138,10 +1258,7 @@ TEST(listen_path_and_client) {
         in = json_tokener_parse("{\"count\":3}");
         ASSERT_OK(varlink_client_send(c, "io.spmtier.test.Stream", in, VARLINK_CALL_MORE));
         for (int i = 0; i < 3; i++) {
-                for (r = -EAGAIN; r == -EAGAIN;) {
-                        turn(&f);
-                        r = varlink_client_read(c, &out, &error);
-                }
+                r = client_read_turning(&f, c, &out, &error);
                 ASSERT_EQ(r, i < 2 ? 1 : 0);
                 ASSERT_EQ(get_int(out, "i", NULL), i);
                 json_object_put(TAKE_PTR(out));
@@ -1170,6 +1287,27 @@ TEST(listen_path_and_client) {
                 ASSERT_ERROR(varlink_client_connect(longpath, 100000, &c), ENAMETOOLONG);
                 fixture_done(&f);
         }
+}
+
+TEST(abstract_address) {
+        struct fixture f;
+        _cleanup_(varlink_client_freep) struct varlink_client *c = NULL;
+        _cleanup_json_ struct json_object *out = NULL;
+        const char *error = NULL;
+        char addr[64];
+
+        snprintf(addr, sizeof(addr), "unix:@spmtier-test-varlink-%d", (int) getpid());
+        fixture_init(&f);
+        ASSERT_OK(varlink_server_listen_path(f.server, addr, 0600));
+        ASSERT_OK(varlink_client_connect(addr, 1000000, &c));
+        varlink_client_set_timeout(c, 0);
+        ASSERT_OK(varlink_client_send(c, "org.varlink.service.GetInfo", NULL, 0));
+        ASSERT_EQ(client_read_turning(&f, c, &out, &error), 0);
+        ASSERT_NULL(error);
+        ASSERT_STREQ(get_str(out, "product", NULL), "test");
+        fixture_done(&f);
+        ASSERT_ERROR(varlink_client_connect(addr, 100000, &c), ECONNREFUSED);
+        ASSERT_ERROR(varlink_client_connect("unix:", 100000, &c), EINVAL);
 }
 
 TEST(client_timeout_and_reset) {
