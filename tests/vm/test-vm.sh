@@ -89,7 +89,8 @@ for c in topology_cpuless_node topology_hmat_access0 topology_memory_tiers topol
          phase1_converged phase1_hot_on_fast_node phase1_cold_on_slow_node \
          phase1_numa_maps_agrees damon_sees_hot_and_cold damon_targets_apart phase2_converged \
          phase2_new_hot_on_fast_node phase2_cold_on_slow_node damon_follows_phase \
-         mover_results workload_data_intact mover_vanished_pid damon_stop_cleans_up; do
+         mover_results mover_shared_pages workload_data_intact mover_vanished_pid \
+         damon_stop_cleans_up; do
         expect "^CHECK $c PASS" "$c"
 done
 expect '^VMTEST-VERDICT pass=[0-9]* fail=0$' "dmn: no check failed"
@@ -99,7 +100,7 @@ log_dmn=$log
 # 6.1: no DAMON at all; the collector says so, topology and mover work without it.
 boot nodamon "$kernel61" "mitigations=off spmtier.mode=nodamon"
 for c in nodamon_topology nodamon_probe_says_why nodamon_collector_refuses nodamon_mover_moves \
-         nodamon_data_intact; do
+         mover_shared_pages nodamon_data_intact; do
         expect "^CHECK $c PASS" "$c"
 done
 expect '^VMTEST-VERDICT pass=[0-9]* fail=0$' "nodamon: no check failed"

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -326,6 +327,69 @@ static int crash_with_kdamond(pid_t target) {
         return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : -EIO;
 }
 
+static void on_shared_result(const struct spm_numa_move_result *res, void *userdata) {
+        int *status = userdata;
+
+        printf("  RESULT shared %" PRIu64 " pages: status=%d moved=%" PRIu64 " acces=%" PRIu64
+               " other=%" PRIu64 "\n", res->pages, res->status, res->pages_moved,
+               res->pages_acces, res->pages_other);
+        *status = res->status;
+}
+
+/*
+ * Pages mapped by two processes: without move_all (MPOL_MF_MOVE) the kernel refuses each with
+ * -EACCES and the move fails with it; with move_all (MPOL_MF_MOVE_ALL, root) they move.
+ */
+static void check_shared_pages(void) {
+        const size_t n = 16, len = n * PAGE;
+        struct spm_numa_mover_config mc = { .n_locs = 2, .loc_node = { 0, 1 }, .page_size = PAGE };
+        int status[2] = { 1, 1 };
+        int fd[2];
+        pid_t pid;
+        char *p, c = 0;
+
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || pipe(fd) < 0) {
+                check("mover_shared_pages", false, "mmap/pipe: %s", strerror(errno));
+                return;
+        }
+        memset(p, 1, len);
+        pid = fork();
+        if (pid == 0) {
+                for (size_t i = 0; i < n; i++)
+                        c += *(volatile char *) (p + i * PAGE);
+                if (write(fd[1], &c, 1) != 1)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(fd[1]);
+        if (pid < 0 || read(fd[0], &c, 1) != 1) {
+                check("mover_shared_pages", false, "the child did not map the pages");
+                close(fd[0]);
+                return;
+        }
+        close(fd[0]);
+        /* Node 0 -> 1 without move_all, then 0 -> 1 again with it. */
+        for (int all = 0; all < 2; all++) {
+                struct spm_numa_mover *mover = NULL;
+                struct spm_move mv = { .pid = (uint32_t) pid, .start = (uint64_t) (uintptr_t) p,
+                                       .length = len, .from = 0, .to = 1 };
+
+                mc.move_all = all;
+                if (spm_numa_mover_new(&mc, &mover) < 0)
+                        break;
+                (void) spm_numa_mover_submit(mover, &mv, 1);
+                (void) spm_numa_mover_run(mover, 0, on_shared_result, &status[all]);
+                spm_numa_mover_free(mover);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        munmap(p, len);
+        check("mover_shared_pages", status[0] == -EACCES && status[1] == 0,
+              "MPOL_MF_MOVE: status %d; MPOL_MF_MOVE_ALL: status %d", status[0], status[1]);
+}
+
 /*
  * On a kernel without DAMON (Debian 12's 6.1): the collector must say so clearly, and the rest
  * (topology, the numa mover) must work without it. No engine run: without observations it has
@@ -383,6 +447,7 @@ static int main_no_damon(void) {
                       pl.on_node[0], pl.on_node[1], mn0, mn1);
                 spm_numa_mover_free(mover);
         }
+        check_shared_pages();
         kill(pid, SIGTERM);
         rc = waitpid(pid, &st, 0);
         check("nodamon_data_intact", rc == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -576,6 +641,8 @@ int main(int argc, char **argv) {
         check("mover_results", r.moves_failed == 0 && r.moves_ok > 0,
               "%u moves done, %u failed, %" PRIu64 " MiB moved", r.moves_ok, r.moves_failed,
               r.bytes_moved / MiB);
+
+        check_shared_pages();
 
         /* 6. The workload's data survived, and a vanished pid fails cleanly. */
         kill(r.pid, SIGTERM);
