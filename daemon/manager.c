@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "spmtier/json-util.h"
 #include "state.h"
+#include "topology.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define HOUSEKEEPING_USEC USEC_PER_SEC
@@ -102,6 +103,22 @@ static int manager_setup_machine(struct manager *m) {
         m->has_gpu = false;
         if (strcmp(s->profile, "none") == 0) {
                 snprintf(m->no_gpu_reason, sizeof(m->no_gpu_reason), "Profile=none");
+                return 0;
+        }
+        if (strcmp(s->profile, "numa-sysfs") == 0) {
+                /* CPU-side tiering over NUMA nodes (CXL, CPU-less memory): the fast node by
+                 * HMAT is location 0; no GPU. */
+                struct spm_topology topo;
+                int loc_node[SPM_MAX_LOCS];
+
+                r = spm_topology_read(s->sys_root, &topo);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the NUMA topology under %s: %m",
+                                               s->sys_root);
+                r = spm_topology_to_machine(&topo, NULL, &m->machine, loc_node);
+                if (r < 0)
+                        return log_error_errno(r, "No NUMA machine from %s: %m", s->sys_root);
+                m->has_gpu = true; /* the engine runs: its locations are the memory nodes */
                 return 0;
         }
         if (strcmp(s->profile, "auto") == 0) {

@@ -40,7 +40,7 @@ static int parse_choice(const struct config_item *it, const char *v, void *data,
 
 static int parse_profile(const struct config_item *it, const char *v, void *data, char *msg,
                          size_t size) {
-        static const char *const special[] = { "auto", "none", NULL };
+        static const char *const special[] = { "auto", "none", "numa-sysfs", NULL };
 
         if (name_in(special, v))
                 return config_type_string.parse(it, v, data, msg, size);
@@ -127,7 +127,8 @@ const struct config_item spmtierd_config_table[] = {
              1e6, 3.2e13, "lease of a job registered without a TTL (1s..1y)"),
 
         ITEM("Machine", "Profile", &type_profile, profile, "name", "auto", 0, 0,
-             "machine model: auto (detect KFD GPUs), none, mi250x-gcd, mi300a-node"),
+             "machine model: auto (detect KFD GPUs), none, mi250x-gcd, mi300a-node, "
+             "numa-sysfs (NUMA nodes and HMAT from SysRoot; use with Mover=numa)"),
         ITEM("Machine", "GPUs", &config_type_unsigned, gpus, "count", "0", 0, 8,
              "GPUs to manage; 0 = as detected (auto) or the profile's count"),
 
