@@ -8,6 +8,7 @@
 
 static const struct spm_collector_ops *const collectors[] = {
         &spm_collector_replay,
+        &spm_collector_damon,
 };
 
 static const struct spm_mover_ops *const movers[] = {

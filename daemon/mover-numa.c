@@ -15,6 +15,7 @@
 #include "mover.h"
 #include "numa-mover.h"
 #include "spmtier/macro.h"
+#include "topology.h"
 
 struct numa {
         struct spm_numa_mover *mover;
@@ -28,25 +29,20 @@ static int numa_init(const struct spm_mover_args *args, void **ret, char *msg, s
         _cleanup_free_ struct numa *s = NULL;
         struct spm_numa_mover_config c = {};
         const struct spm_machine *m = args->machine;
+        unsigned bad;
         int r;
 
         if (!m || m->kind != SPM_MEM_NUMA) {
                 snprintf(msg, size, "the numa mover needs a NUMA machine (profile mi300a-node or "
-                         "one built from sysfs), not %s", m ? m->name : "none");
+                         "numa-sysfs), not %s", m ? m->name : "none");
+                return -EINVAL;
+        }
+        if (spm_machine_loc_nodes(m, c.loc_node, &bad) < 0) {
+                snprintf(msg, size, "location %u (%s) is not a NUMA node \"nodeN\"", bad,
+                         m->loc_name[bad]);
                 return -EINVAL;
         }
         c.n_locs = m->n_locs;
-        for (unsigned l = 0; l < m->n_locs; l++) {
-                int node, n = -1;
-
-                if (sscanf(m->loc_name[l], "node%d%n", &node, &n) != 1 ||
-                    m->loc_name[l][n] != '\0' || node < 0 || node >= SPM_NUMA_MAX_NODES) {
-                        snprintf(msg, size, "location %u (%s) is not a NUMA node \"nodeN\"", l,
-                                 m->loc_name[l]);
-                        return -EINVAL;
-                }
-                c.loc_node[l] = node;
-        }
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;

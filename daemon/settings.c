@@ -12,7 +12,7 @@
 #define OFF(f) offsetof(struct spmtierd_settings, f)
 
 const char *const spmtierd_policy_names[] = { "spmtier", "none", NULL };
-const char *const spmtierd_collector_names[] = { "replay", NULL };
+const char *const spmtierd_collector_names[] = { "replay", "damon", NULL };
 const char *const spmtierd_mover_names[] = { "sim", "numa", NULL };
 
 static bool name_in(const char *const *names, const char *v) {
@@ -156,7 +156,8 @@ const struct config_item spmtierd_config_table[] = {
              "regions", "4096", 1, 1e7, "split limit per declared range"),
 
         ITEM("Collect", "Collectors", &type_collectors, collectors, "names", "", 0, 0,
-             "observation sources, in order (a list; empty resets): replay"),
+             "observation sources, in order (a list; empty resets): replay, damon (CPU "
+             "accesses of the jobs' processes from DAMON; a NUMA profile)"),
 
         ITEM("Replay", "Trace", &config_type_path, replay_trace, "path", "", 0, 0,
              "trace the replay collector feeds, one trace epoch per policy epoch"),

@@ -359,3 +359,29 @@ int spm_topology_to_machine(const struct spm_topology *t, const struct spm_topol
         memcpy(ret_loc_node, loc_node, sizeof(loc_node));
         return 0;
 }
+
+int spm_machine_loc_nodes(const struct spm_machine *m, int ret_loc_node[SPM_MAX_LOCS],
+                          unsigned *ret_bad_loc) {
+        int loc_node[SPM_MAX_LOCS];
+
+        if (!m || m->kind != SPM_MEM_NUMA || m->n_locs > SPM_MAX_LOCS) {
+                if (ret_bad_loc)
+                        *ret_bad_loc = 0;
+                return -EINVAL;
+        }
+        for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
+                loc_node[l] = -1;
+        for (unsigned l = 0; l < m->n_locs; l++) {
+                int node, n = -1;
+
+                if (sscanf(m->loc_name[l], "node%d%n", &node, &n) != 1 ||
+                    m->loc_name[l][n] != '\0' || node < 0 || node >= SPM_TOPO_MAX_NODES) {
+                        if (ret_bad_loc)
+                                *ret_bad_loc = l;
+                        return -EINVAL;
+                }
+                loc_node[l] = node;
+        }
+        memcpy(ret_loc_node, loc_node, sizeof(loc_node));
+        return 0;
+}

@@ -84,3 +84,10 @@ int spm_topology_to_machine(const struct spm_topology *t, const struct spm_topol
 /* Parses a sysfs cpu/node list ("0-3,8,10-11\n"; empty = none) into a bit mask of ids below 64.
  * Returns 0, -EBADMSG (syntax), -E2BIG (an id >= 64). */
 int spm_parse_id_list(const char *s, uint64_t *ret_mask);
+
+/* The NUMA node of every location of a NUMA machine, from the location names ("nodeN", as
+ * spm_topology_to_machine() and the mi300a-node profile name them) into ret_loc_node[]
+ * (-1 past n_locs). Returns 0, or -EINVAL (not SPM_MEM_NUMA, or a name that is not "nodeN")
+ * and then the index of the offending location in *ret_bad_loc (may be NULL). */
+int spm_machine_loc_nodes(const struct spm_machine *m, int ret_loc_node[SPM_MAX_LOCS],
+                          unsigned *ret_bad_loc);

@@ -9,65 +9,10 @@
 #include <unistd.h>
 
 #include "damon.h"
+#include "fake-damon.h"
 #include "fake-tree.h"
 #include "spmtier/macro.h"
 #include "test.h"
-
-#define CTX "kdamonds/0/contexts/0"
-
-/* A tree as the 6.12 kernel shows it after nr_kdamonds=1, nr_contexts=1, nr_targets=2,
- * nr_schemes=2 (the fake cannot create directories on writes, so they exist up front). */
-static char *fake_damon(bool filters) {
-        char *root = fake_tree_new();
-
-        fake_file(root, "0\n", "kdamonds/nr_kdamonds");
-        fake_file(root, "off\n", "kdamonds/0/state");
-        fake_file(root, "4242\n", "kdamonds/0/pid");
-        fake_file(root, "0\n", "kdamonds/0/contexts/nr_contexts");
-        fake_file(root, "vaddr\nfvaddr\npaddr\n", CTX "/avail_operations");
-        fake_file(root, "vaddr\n", CTX "/operations");
-        fake_file(root, "5000\n", CTX "/monitoring_attrs/intervals/sample_us");
-        fake_file(root, "100000\n", CTX "/monitoring_attrs/intervals/aggr_us");
-        fake_file(root, "60000000\n", CTX "/monitoring_attrs/intervals/update_us");
-        fake_file(root, "10\n", CTX "/monitoring_attrs/nr_regions/min");
-        fake_file(root, "1000\n", CTX "/monitoring_attrs/nr_regions/max");
-        fake_file(root, "0\n", CTX "/targets/nr_targets");
-        fake_file(root, "0\n", CTX "/schemes/nr_schemes");
-        for (int i = 0; i < 2; i++) {
-                fake_file(root, "0\n", CTX "/targets/%d/pid_target", i);
-                fake_file(root, "stat\n", CTX "/schemes/%d/action", i);
-                for (int k = 0; k < 3; k++) {
-                        static const char *const names[] = { "sz", "nr_accesses", "age" };
-
-                        fake_file(root, "0\n", CTX "/schemes/%d/access_pattern/%s/min", i,
-                                  names[k]);
-                        fake_file(root, "0\n", CTX "/schemes/%d/access_pattern/%s/max", i,
-                                  names[k]);
-                }
-                fake_file(root, "0\n", CTX "/schemes/%d/tried_regions/total_bytes", i);
-                if (filters) {
-                        fake_file(root, "0\n", CTX "/schemes/%d/filters/nr_filters", i);
-                        fake_file(root, "anon\n", CTX "/schemes/%d/filters/0/type", i);
-                        fake_file(root, "0\n", CTX "/schemes/%d/filters/0/damon_target_idx", i);
-                        fake_file(root, "N\n", CTX "/schemes/%d/filters/0/matching", i);
-                }
-        }
-        return root;
-}
-
-static void add_region(const char *root, int scheme, int idx, uint64_t start, uint64_t end,
-                       unsigned nr, unsigned age) {
-        char b[64];
-
-        snprintf(b, sizeof(b), "%llu\n", (unsigned long long) start);
-        fake_file(root, b, CTX "/schemes/%d/tried_regions/%d/start", scheme, idx);
-        snprintf(b, sizeof(b), "%llu\n", (unsigned long long) end);
-        fake_file(root, b, CTX "/schemes/%d/tried_regions/%d/end", scheme, idx);
-        snprintf(b, sizeof(b), "%u\n", nr);
-        fake_file(root, b, CTX "/schemes/%d/tried_regions/%d/nr_accesses", scheme, idx);
-        snprintf(b, sizeof(b), "%u\n", age);
-        fake_file(root, b, CTX "/schemes/%d/tried_regions/%d/age", scheme, idx);
-}
 
 static struct spm_damon *collector(const char *root, const char *state_file) {
         struct spm_damon_config c;
