@@ -18,6 +18,12 @@
 #include "spmtier/macro.h"
 #include "topology.h"
 
+/* Mappings above this are address-space reservations (sanitizer shadows, runtimes that
+ * reserve terabytes up front), not data worth placing: not declared. */
+#define MAX_RANGE_BYTES (UINT64_C(1) << 40)
+/* Pages looked at to find where a new range lies. */
+#define LOCATE_SAMPLE_PAGES 256
+
 struct damon_collector {
         struct spm_damon *damon;
         char *proc_root;
@@ -103,7 +109,8 @@ static int dc_track(void *state, const uint32_t *pids, size_t n, char *msg, size
         fresh = calloc(MAX(n + c->n_fresh, (size_t) 1), sizeof(*fresh));
         if (!copy || !fresh)
                 return -ENOMEM;
-        memcpy(copy, pids, n * sizeof(*pids));
+        if (n > 0)
+                memcpy(copy, pids, n * sizeof(*pids));
         for (size_t i = 0; i < n; i++)
                 if (!has_pid(c->pids, c->n_pids, pids[i]) || has_pid(c->fresh, c->n_fresh, pids[i]))
                         fresh[n_fresh++] = pids[i];
@@ -143,7 +150,8 @@ static int declare_ranges(struct damon_collector *c, const struct spm_collector_
                 /* Anonymous (no file), private, writable; [heap] yes, [stack] and the
                  * kernel's special mappings no. */
                 if (inode != 0 || perms[0] != 'r' || perms[1] != 'w' || perms[3] != 'p' ||
-                    (name[0] == '[' && strcmp(name, "[heap]") != 0) || hi <= lo)
+                    (name[0] == '[' && strcmp(name, "[heap]") != 0) || hi <= lo ||
+                    hi - lo > MAX_RANGE_BYTES)
                         continue;
                 r = sink->range(sink->userdata, pid, lo, hi - lo);
                 if (r == -ENOMEM)
@@ -151,7 +159,9 @@ static int declare_ranges(struct damon_collector *c, const struct spm_collector_
                 if (r < 0)
                         continue;
                 c->ranges++;
-                if (!sink->locate || spm_numa_query((pid_t) pid, lo, hi - lo, 0, &pl) < 0)
+                if (!sink->locate ||
+                    spm_numa_query_sample((pid_t) pid, lo, hi - lo, 0, LOCATE_SAMPLE_PAGES,
+                                          &pl) < 0)
                         continue;
                 node = spm_numa_placement_majority(&pl);
                 for (unsigned l = 0; node >= 0 && l < c->n_locs; l++)

@@ -345,6 +345,42 @@ int spm_numa_query(pid_t pid, uint64_t start, uint64_t len, size_t page_size,
         return 0;
 }
 
+int spm_numa_query_sample(pid_t pid, uint64_t start, uint64_t len, size_t page_size,
+                          size_t max_pages, struct spm_numa_placement *ret) {
+        _cleanup_free_ void **pages = NULL;
+        _cleanup_free_ int *status = NULL;
+        struct spm_numa_placement p = {};
+        uint64_t npages, stride;
+
+        if (page_size == 0)
+                page_size = (size_t) sysconf(_SC_PAGESIZE);
+        if (!IS_POWER_OF_2(page_size) || start % page_size || len % page_size || max_pages == 0)
+                return -EINVAL;
+        npages = len / page_size;
+        if (npages <= max_pages)
+                return spm_numa_query(pid, start, len, page_size, ret);
+        stride = npages / max_pages;
+        pages = calloc(max_pages, sizeof(*pages));
+        status = calloc(max_pages, sizeof(*status));
+        if (!pages || !status)
+                return -ENOMEM;
+        for (size_t i = 0; i < max_pages; i++)
+                pages[i] = (void *) (uintptr_t) (start + i * stride * page_size);
+        if (sys_move_pages(pid, max_pages, pages, NULL, status, 0) < 0)
+                return -errno;
+        for (size_t i = 0; i < max_pages; i++) {
+                if (status[i] >= 0 && status[i] < SPM_NUMA_MAX_NODES)
+                        p.on_node[status[i]]++;
+                else if (status[i] == -ENOENT)
+                        p.absent++;
+                else
+                        p.errors++;
+        }
+        p.pages = max_pages;
+        *ret = p;
+        return 0;
+}
+
 int spm_numa_placement_majority(const struct spm_numa_placement *p) {
         int best = -ENOENT;
         uint64_t most = 0;

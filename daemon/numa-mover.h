@@ -98,5 +98,10 @@ struct spm_numa_placement {
 int spm_numa_query(pid_t pid, uint64_t start, uint64_t len, size_t page_size,
                    struct spm_numa_placement *ret);
 
+/* As spm_numa_query(), but looks at no more than max_pages pages spread evenly over the span
+ * (all of them when it has no more): a placement estimate for spans of any size. */
+int spm_numa_query_sample(pid_t pid, uint64_t start, uint64_t len, size_t page_size,
+                          size_t max_pages, struct spm_numa_placement *ret);
+
 /* The node holding most present pages of the placement, or -ENOENT when none is present. */
 int spm_numa_placement_majority(const struct spm_numa_placement *p);

@@ -179,6 +179,15 @@ TEST(moves_to_node0_and_reads_back) {
         ASSERT_EQ_U(p.errors, 0);
         ASSERT_EQ(spm_numa_placement_majority(&p), 0);
         ASSERT_ERROR(spm_numa_query(c.pid, c.addr + 1, PAGE, PAGE, &p), EINVAL);
+
+        /* Sampled: pages 0, 8, ..., 56; 0-40 touched, 48 and 56 not. */
+        ASSERT_OK(spm_numa_query_sample(c.pid, c.addr, (TOUCHED + UNTOUCHED) * PAGE, PAGE, 8, &p));
+        ASSERT_EQ_U(p.pages, 8);
+        ASSERT_EQ_U(p.on_node[0], 6);
+        ASSERT_EQ_U(p.absent, 2);
+        ASSERT_OK(spm_numa_query_sample(c.pid, c.addr, 4 * PAGE, PAGE, 8, &p));
+        ASSERT_EQ_U(p.pages, 4); /* small spans are read whole */
+        ASSERT_ERROR(spm_numa_query_sample(c.pid, c.addr, 4 * PAGE, PAGE, 0, &p), EINVAL);
         spm_numa_mover_free(m);
         child_stop(&c);
 }
