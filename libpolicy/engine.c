@@ -80,7 +80,7 @@ void spm_engine_config_defaults(const struct spm_machine *m, struct spm_engine_c
                 .hysteresis = 1.25,
                 .min_residency_epochs = 2,
                 .pingpong_trips = 2,
-                .pingpong_window_epochs = 32,
+                .pingpong_window_epochs = 16,
                 .quarantine_epochs = 64,
                 .migrate_budget_bytes = 0,
                 .max_regions_per_range = 4096,
