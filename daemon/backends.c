@@ -8,10 +8,12 @@
 
 static const struct spm_collector_ops *const collectors[] = {
         &spm_collector_replay,
+        &spm_collector_damon,
 };
 
 static const struct spm_mover_ops *const movers[] = {
         &spm_mover_sim,
+        &spm_mover_numa,
 };
 
 const struct spm_collector_ops *spm_collector_find(const char *name) {

@@ -27,6 +27,10 @@ struct spm_collector_sink {
         int (*range)(void *userdata, uint32_t pid, uint64_t start, uint64_t length);
         int (*observe)(void *userdata, const struct spm_access *a);
         int (*hint)(void *userdata, const struct spm_hint *h);
+        /* Where a declared span of pid lies now, as the kernel placed it (not a planned
+         * move): spm_engine_set_location(). */
+        int (*locate)(void *userdata, uint32_t pid, uint64_t start, uint64_t length,
+                      unsigned loc);
 };
 
 struct spm_collector_args {
@@ -35,6 +39,7 @@ struct spm_collector_args {
         const char *proc_root;
         const char *sys_root;
         unsigned n_gpus;         /* accessors beyond these are ignored */
+        const struct spm_machine *machine; /* the daemon's machine model */
 };
 
 struct spm_collector_ops {
@@ -49,11 +54,16 @@ struct spm_collector_ops {
          * or another negative errno with a message in msg. */
         int (*collect)(void *state, const struct spm_collector_sink *sink, char *msg,
                        size_t msg_size);
+        /* Optional: the pids attached to jobs, sorted, before every collect. Collectors that
+         * watch given processes (damon) follow them. Returns 0 or a negative errno with a
+         * message in msg (logged; the collector keeps running). */
+        int (*track)(void *state, const uint32_t *pids, size_t n, char *msg, size_t msg_size);
         /* One line for GetStatus ("replay: epoch 12 of demo.trace.gz"). */
         void (*describe)(void *state, char *buf, size_t size);
 };
 
 extern const struct spm_collector_ops spm_collector_replay;
+extern const struct spm_collector_ops spm_collector_damon;
 
 /* The ops of a named collector, or NULL. */
 const struct spm_collector_ops *spm_collector_find(const char *name);

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "spmtier/json-util.h"
 #include "state.h"
+#include "topology.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define HOUSEKEEPING_USEC USEC_PER_SEC
@@ -102,6 +103,22 @@ static int manager_setup_machine(struct manager *m) {
         m->has_gpu = false;
         if (strcmp(s->profile, "none") == 0) {
                 snprintf(m->no_gpu_reason, sizeof(m->no_gpu_reason), "Profile=none");
+                return 0;
+        }
+        if (strcmp(s->profile, "numa-sysfs") == 0) {
+                /* CPU-side tiering over NUMA nodes (CXL, CPU-less memory): the fast node by
+                 * HMAT is location 0; no GPU. */
+                struct spm_topology topo;
+                int loc_node[SPM_MAX_LOCS];
+
+                r = spm_topology_read(s->sys_root, &topo);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read the NUMA topology under %s: %m",
+                                               s->sys_root);
+                r = spm_topology_to_machine(&topo, NULL, &m->machine, loc_node);
+                if (r < 0)
+                        return log_error_errno(r, "No NUMA machine from %s: %m", s->sys_root);
+                m->has_gpu = true; /* the engine runs: its locations are the memory nodes */
                 return 0;
         }
         if (strcmp(s->profile, "auto") == 0) {
@@ -508,6 +525,13 @@ static int sink_observe(void *userdata, const struct spm_access *a) {
         return r;
 }
 
+static int sink_locate(void *userdata, uint32_t pid, uint64_t start, uint64_t length,
+                       unsigned loc) {
+        struct manager *m = userdata;
+
+        return m->engine ? spm_engine_set_location(m->engine, pid, start, length, loc) : 0;
+}
+
 static int sink_hint(void *userdata, const struct spm_hint *h) {
         struct manager *m = userdata;
         struct job_hint jh = {
@@ -538,6 +562,7 @@ static int manager_setup_backends(struct manager *m) {
                 .trace_path = s->replay_trace, .loop = s->replay_loop,
                 .proc_root = s->proc_root, .sys_root = s->sys_root,
                 .n_gpus = m->has_gpu ? m->machine.n_gpus : 0,
+                .machine = m->has_gpu ? &m->machine : NULL,
         };
         char msg[256];
         int r;
@@ -879,15 +904,56 @@ int manager_drain(struct manager *m, unsigned gpu, uint64_t job_id, unsigned *re
         return 0;
 }
 
+static int cmp_u32(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+        return (x > y) - (x < y);
+}
+
+/* Tells the collectors that follow given processes (damon) which pids jobs have now. */
+static void manager_track(struct manager *m) {
+        _cleanup_free_ uint32_t *pids = NULL;
+        size_t n = 0, n_alloc = 0;
+        char msg[256];
+
+        for (size_t i = 0; i < m->n_collectors; i++)
+                if (m->collectors[i].ops->track)
+                        n_alloc = 1;
+        if (n_alloc == 0)
+                return;
+        n_alloc = registry_n_pids(&m->registry);
+        pids = calloc(MAX(n_alloc, (size_t) 1), sizeof(*pids));
+        if (!pids)
+                return;
+        for (size_t i = 0; i < m->registry.n_jobs; i++)
+                for (size_t k = 0; k < m->registry.jobs[i]->n_pids && n < n_alloc; k++)
+                        pids[n++] = m->registry.jobs[i]->pids[k];
+        qsort(pids, n, sizeof(*pids), cmp_u32);
+        for (size_t i = 0; i < m->n_collectors; i++) {
+                struct collector_instance *c = &m->collectors[i];
+                int r;
+
+                if (c->ended || !c->ops->track)
+                        continue;
+                msg[0] = '\0';
+                r = c->ops->track(c->state, pids, n, msg, sizeof(msg));
+                if (r < 0)
+                        log_warning_errno(r, "Collector %s cannot follow %zu processes: %s",
+                                          c->ops->name, n, msg[0] ? msg : "error");
+        }
+}
+
 /* ---- timers ---- */
 
 static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
-        struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint };
+        struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint,
+                                           sink_locate };
         char msg[256];
         int r;
 
         m->epoch++;
+        manager_track(m);
         for (size_t i = 0; i < m->n_collectors; i++) {
                 struct collector_instance *c = &m->collectors[i];
                 if (c->ended)

@@ -41,5 +41,6 @@ struct spm_mover_ops {
 };
 
 extern const struct spm_mover_ops spm_mover_sim;
+extern const struct spm_mover_ops spm_mover_numa;
 
 const struct spm_mover_ops *spm_mover_find(const char *name);

@@ -12,8 +12,8 @@
 #define OFF(f) offsetof(struct spmtierd_settings, f)
 
 const char *const spmtierd_policy_names[] = { "spmtier", "none", NULL };
-const char *const spmtierd_collector_names[] = { "replay", NULL };
-const char *const spmtierd_mover_names[] = { "sim", NULL };
+const char *const spmtierd_collector_names[] = { "replay", "damon", NULL };
+const char *const spmtierd_mover_names[] = { "sim", "numa", NULL };
 
 static bool name_in(const char *const *names, const char *v) {
         for (; *names; names++)
@@ -40,7 +40,7 @@ static int parse_choice(const struct config_item *it, const char *v, void *data,
 
 static int parse_profile(const struct config_item *it, const char *v, void *data, char *msg,
                          size_t size) {
-        static const char *const special[] = { "auto", "none", NULL };
+        static const char *const special[] = { "auto", "none", "numa-sysfs", NULL };
 
         if (name_in(special, v))
                 return config_type_string.parse(it, v, data, msg, size);
@@ -127,7 +127,8 @@ const struct config_item spmtierd_config_table[] = {
              1e6, 3.2e13, "lease of a job registered without a TTL (1s..1y)"),
 
         ITEM("Machine", "Profile", &type_profile, profile, "name", "auto", 0, 0,
-             "machine model: auto (detect KFD GPUs), none, mi250x-gcd, mi300a-node"),
+             "machine model: auto (detect KFD GPUs), none, mi250x-gcd, mi300a-node, "
+             "numa-sysfs (NUMA nodes and HMAT from SysRoot; use with Mover=numa)"),
         ITEM("Machine", "GPUs", &config_type_unsigned, gpus, "count", "0", 0, 8,
              "GPUs to manage; 0 = as detected (auto) or the profile's count"),
 
@@ -155,7 +156,8 @@ const struct config_item spmtierd_config_table[] = {
              "regions", "4096", 1, 1e7, "split limit per declared range"),
 
         ITEM("Collect", "Collectors", &type_collectors, collectors, "names", "", 0, 0,
-             "observation sources, in order (a list; empty resets): replay"),
+             "observation sources, in order (a list; empty resets): replay, damon (CPU "
+             "accesses of the jobs' processes from DAMON; a NUMA profile)"),
 
         ITEM("Replay", "Trace", &config_type_path, replay_trace, "path", "", 0, 0,
              "trace the replay collector feeds, one trace epoch per policy epoch"),
@@ -163,7 +165,8 @@ const struct config_item spmtierd_config_table[] = {
              "start the trace over at its end"),
 
         ITEM("Move", "Mover", &type_mover, mover, "name", "sim", 0, 0,
-             "what carries out the plan: sim (the machine model)"),
+             "what carries out the plan: sim (the machine model), numa (move_pages on the "
+             "job's pids; needs a NUMA machine profile)"),
         ITEM("Move", "SimFailEvery", &config_type_unsigned, sim_fail_every, "moves", "0", 0, 0,
              "the sim mover fails every Nth move with EBUSY (testing); 0 = never"),
 
