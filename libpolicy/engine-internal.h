@@ -135,7 +135,7 @@ struct spm_engine {
         unsigned granule_shift;
         float cost_us[SPM_MAX_ACCESSORS][SPM_MAX_LOCS]; /* usec per 64-byte access */
         uint64_t capacity[SPM_MAX_LOCS];
-        int loc_gpu[SPM_MAX_LOCS];    /* the GPU whose home a location is, -1 for none/sysmem */
+        int loc_gpu[SPM_MAX_LOCS];    /* the GPU whose home a location is, -1 for none */
         double epochs_per_half_life;
 
         struct spm_jobrec **jobs;
@@ -159,6 +159,16 @@ struct spm_engine {
         uint64_t n_regions;
         struct spm_engine_stats st;
 };
+
+/* What a location may hold. On a NUMA machine every node is bounded, node 0 (the fast one)
+ * included. Elsewhere location 0 is system RAM, the backing store the driver evicts into:
+ * the engine tracks address ranges, not resident pages, so what it counts there may exceed
+ * the DIMMs and must not push data into VRAM. */
+static inline uint64_t loc_capacity(const struct spm_engine *e, unsigned l) {
+        if (l == SPM_LOC_SYSMEM && e->m.kind != SPM_MEM_NUMA)
+                return UINT64_MAX;
+        return e->capacity[l];
+}
 
 /* Epochs since r last moved (mod 2^16). */
 static inline uint32_t region_age(const struct spm_engine *e, const struct region *r) {

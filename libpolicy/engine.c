@@ -119,7 +119,7 @@ static void engine_derive(struct spm_engine *e) {
                 e->loc_gpu[l] = -1;
         for (unsigned g = 0; g < e->m.n_gpus; g++) {
                 unsigned l = e->m.home[SPM_ACC_GPU(g)];
-                if (l != SPM_LOC_SYSMEM && e->loc_gpu[l] < 0)
+                if (e->loc_gpu[l] < 0)
                         e->loc_gpu[l] = (int) g;
         }
 }

@@ -119,6 +119,8 @@ struct epoch_ctx {
         double rate_k;                  /* stored heat -> accesses per epoch */
         double H;
         uint64_t in_budget[SPM_MAX_LOCS], out_budget[SPM_MAX_LOCS];
+        bool ram_binds;                 /* location 0 can fill up (or a quota there bind)
+                                         * this epoch: its regions are victims too */
         struct vec cands;
         struct vec quarantined;         /* new quarantines in RAM that want a GPU */
         struct vec victims[SPM_MAX_LOCS];
@@ -133,17 +135,31 @@ static void epoch_ctx_done(struct epoch_ctx *x) {
                 free(x->victims[l].v);
 }
 
+/* A job's budget at a location: the quota of the GPU whose home it is. Location 0 is also
+ * where everything starts and the CPU's home: a job holds it without a quota unless it runs
+ * on the GPU whose home it is (node 0 of a NUMA machine). */
 static uint64_t quota_for(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
         int g = e->loc_gpu[l];
         if (g < 0)
                 return UINT64_MAX;
         if (!(j->j.gpu_mask & (1u << g)))
-                return 0;
+                return l == SPM_LOC_SYSMEM ? UINT64_MAX : 0;
         return j->j.vram_quota[g];
 }
 
 static bool loc_allowed(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
         return l == SPM_LOC_SYSMEM || (quota_for(e, j, l) > 0 && e->capacity[l] > 0);
+}
+
+static int64_t room_of(const struct spm_engine *e, unsigned l) {
+        return (int64_t) MIN(loc_capacity(e, l), (uint64_t) INT64_MAX) - (int64_t) e->used[l];
+}
+
+static int64_t job_room(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
+        uint64_t q = quota_for(e, j, l);
+        if (q == UINT64_MAX)
+                return INT64_MAX;
+        return (int64_t) MIN(q, (uint64_t) INT64_MAX) - (int64_t) j->used[l];
 }
 
 static double migrate_cost(const struct spm_engine *e, uint64_t bytes) {
@@ -213,7 +229,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 sum += rate[a];
         }
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
-            hint != SPM_HINT_HOT && !new_quarantine)
+            hint != SPM_HINT_HOT && !new_quarantine && !x->ram_binds)
                 return 0;
         double f = r->reuse >= 48 ? 1.0 : 0.25;
 
@@ -282,6 +298,42 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 });
                 if (ret < 0)
                         return ret;
+        }
+
+        /* 4f'. a victim in location 0, when it can fill up: it makes room by going to the
+         * next-best location the job may use. */
+        if (cur == SPM_LOC_SYSMEM && x->ram_binds && settled && hint != SPM_HINT_PIN_RAM &&
+            !((hint == SPM_HINT_PIN_GPU || hint == SPM_HINT_HOT) &&
+              e->m.home[SPM_ACC_GPU(hgpu)] == SPM_LOC_SYSMEM)) {
+                unsigned to = SPM_LOC_SYSMEM;
+                double c_to = 0;
+                for (unsigned l = 1; l < e->m.n_locs; l++) {
+                        if (!loc_allowed(e, j, l))
+                                continue;
+                        double c = 0;
+                        for (unsigned a = 0; a < n_acc; a++)
+                                c += rate[a] * e->cost_us[a][l];
+                        if (to == SPM_LOC_SYSMEM || c < c_to) {
+                                to = l;
+                                c_to = c;
+                        }
+                }
+                if (to != SPM_LOC_SYSMEM) {
+                        double price = x->H * f * (c_to - c_cur);
+                        bool quota_over = job_room(e, j, cur) < 0;
+                        ret = vec_push(&x->victims[cur], &(struct item) {
+                                .key = -(price / (double) bytes),
+                                .gain = price,
+                                .cost = migrate_cost(e, bytes),
+                                .bytes = bytes,
+                                .start = region_start(rg, r),
+                                .p = p, .rg = rg, .idx = idx,
+                                .from = (uint8_t) cur, .to = (uint8_t) to,
+                                .reason = quota_over ? SPM_REASON_QUOTA : SPM_REASON_DISPLACED,
+                        });
+                        if (ret < 0)
+                                return ret;
+                }
         }
 
         /* 4g. a candidate: hints first, then the cost model. */
@@ -379,15 +431,16 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
         });
 }
 
-static int64_t room_of(const struct spm_engine *e, unsigned l) {
-        return (int64_t) e->capacity[l] - (int64_t) e->used[l];
-}
-
-static int64_t job_room(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
-        uint64_t q = quota_for(e, j, l);
-        if (q == UINT64_MAX)
-                return INT64_MAX;
-        return (int64_t) MIN(q, (uint64_t) INT64_MAX) - (int64_t) j->used[l];
+/* Whether location 0 or a job's quota there could run out this epoch, when at most `inflow`
+ * bytes come in: only then are its regions filed as victims (on mi250x-gcd, 512 GB of RAM
+ * never binds and the epoch skips the RAM population). */
+static bool ram_binds(const struct spm_engine *e, uint64_t inflow) {
+        if (room_of(e, SPM_LOC_SYSMEM) < (int64_t) MIN(inflow, (uint64_t) INT64_MAX))
+                return true;
+        for (size_t i = 0; i < e->n_jobs; i++)
+                if (job_room(e, e->jobs[i], SPM_LOC_SYSMEM) < (int64_t) MIN(inflow, (uint64_t) INT64_MAX))
+                        return true;
+        return false;
 }
 
 /* Step 5a: a location or a job over its budget (the capacity or a quota shrank, or the driver
@@ -396,7 +449,7 @@ static int enforce_budgets(struct epoch_ctx *x) {
         struct spm_engine *e = x->e;
         int ret;
 
-        for (unsigned l = 1; l < e->m.n_locs; l++) {
+        for (unsigned l = 0; l < e->m.n_locs; l++) {
                 struct vec *v = &x->victims[l];
                 for (size_t i = 0; i < x->n_victims_sorted[l]; i++) {
                         struct item *it = &v->v[i];
@@ -404,7 +457,8 @@ static int enforce_budgets(struct epoch_ctx *x) {
                         bool over_quota = job_room(e, it->p->job, l) < 0;
                         if (it->taken || !(over_cap || over_quota))
                                 continue;
-                        if (!budget_ok(x, it->from, it->to, it->bytes)) {
+                        if (!budget_ok(x, it->from, it->to, it->bytes) ||
+                            room_of(e, it->to) < (int64_t) it->bytes) {
                                 x->plan->bytes_deferred += it->bytes;
                                 continue;
                         }
@@ -438,7 +492,8 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
         }
-        if (to == SPM_LOC_SYSMEM) {
+        if (to == SPM_LOC_SYSMEM && room_of(e, to) >= (int64_t) c->bytes &&
+            job_room(e, c->p->job, to) >= (int64_t) c->bytes) {
                 if (!c->forced && !(c->gain > e->c.hysteresis * c->cost))
                         return 0;
                 return apply_move(x, c, c->forced ? MAX(c->gain, c->cost) : c->gain, c->cost,
@@ -448,7 +503,7 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
         int64_t need_cap = (int64_t) c->bytes - room_of(e, to);
         int64_t need_quota = (int64_t) c->bytes - job_room(e, c->p->job, to);
         double loss = 0, vcost = 0;
-        uint64_t vbytes = 0;
+        uint64_t vbytes = 0, pending[SPM_MAX_LOCS] = {};
         struct vec *v = &x->victims[to];
         size_t i = x->victim_cursor[to];
         while (i < x->n_victims_sorted[to] && v->v[i].taken)
@@ -464,11 +519,19 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                 bool same_job = w->p->job == c->p->job;
                 if (!(need_cap > 0 || same_job))
                         continue;
+                /* The victim's destination must hold it too (it frees what the candidate
+                 * leaves), within its migration budget. */
+                int64_t room = room_of(e, w->to) - (int64_t) pending[w->to] +
+                               (c->from == w->to ? (int64_t) c->bytes : 0);
+                if (room < (int64_t) w->bytes ||
+                    (w->to != SPM_LOC_SYSMEM && x->in_budget[w->to] < pending[w->to] + w->bytes))
+                        continue;
                 /* Victims come cheapest first: once one is denser than the candidate, no
                  * later one can pay. */
                 if (!c->forced && -w->key >= c->key)
                         break;
                 picked[n_picked++] = w;
+                pending[w->to] += w->bytes;
                 loss += w->gain;
                 vcost += w->cost;
                 vbytes += w->bytes;
@@ -594,6 +657,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                 : (uint64_t) (e->m.migrate_gbps * 1000.0 * (double) e->c.epoch_usec);
         for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
                 x.in_budget[l] = x.out_budget[l] = budget;
+        x.ram_binds = ram_binds(e, (e->m.n_locs - 1) * budget);
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
@@ -608,8 +672,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         /* 5. Select: only the best candidates and the cheapest victims that the budget could
          * ever move get sorted. */
         uint64_t total_budget = 0;
-        for (unsigned l = 1; l < e->m.n_locs; l++) {
-                total_budget += 2 * budget;
+        for (unsigned l = 0; l < e->m.n_locs; l++) {
+                if (l != SPM_LOC_SYSMEM)
+                        total_budget += 2 * budget;
                 r = select_top(&x.victims[l], 2 * budget + (uint64_t) MAX(-room_of(e, l), 0),
                                &x.n_victims_sorted[l]);
                 if (r < 0)

@@ -109,8 +109,7 @@ int plan_finish(const struct spm_engine *e, struct spm_plan *p) {
                 used[p->moves[i].from] += (int64_t) p->moves[i].length;
         }
         for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
-                cap[l] = l == SPM_LOC_SYSMEM ? INT64_MAX
-                                             : MAX((int64_t) e->capacity[l], used[l]);
+                cap[l] = MAX((int64_t) MIN(loc_capacity(e, l), (uint64_t) INT64_MAX), used[l]);
 
         _cleanup_free_ struct spm_move *out = malloc(p->n_moves * sizeof(*out));
         _cleanup_free_ size_t *waiting = malloc(p->n_moves * sizeof(*waiting));

@@ -434,4 +434,115 @@ TEST(numa_profile_places_on_the_gpus_node) {
         fx_stop(&f);
 }
 
+/* Replays the plan from the state before it: location 0 never holds more than cap0 after any
+ * prefix (the fixture's check covers the other locations). */
+static void check_loc0_capacity(struct fx *f, uint64_t cap0) {
+        struct spm_engine_stats st;
+        int64_t used0;
+
+        spm_engine_get_stats(f->e, &st);
+        used0 = (int64_t) st.used[0];
+        for (size_t i = 0; i < f->plan.n_moves; i++)
+                used0 += f->plan.moves[i].to == 0 ? -(int64_t) f->plan.moves[i].length
+                         : f->plan.moves[i].from == 0 ? (int64_t) f->plan.moves[i].length : 0;
+        for (size_t i = 0; i < f->plan.n_moves; i++) {
+                const struct spm_move *m = &f->plan.moves[i];
+                used0 += m->to == 0 ? (int64_t) m->length
+                         : m->from == 0 ? -(int64_t) m->length : 0;
+                ASSERT_LE(used0, (int64_t) cap0);
+        }
+        ASSERT_LE_U(st.used[0], cap0);
+}
+
+/* A NUMA machine as daemon/topology.c builds it: the CPU alone, a small fast node 0 and a big
+ * slow node 1. The hot set moves: the new one comes in, the cooled one makes room. */
+TEST(numa_small_fast_node_demotes_the_cooled_part) {
+        struct fx f = {};
+        struct spm_job j = { .id = JOB, .uid = 1000 };
+        const uint64_t cap0 = 4 * G2;
+
+        f.m = (struct spm_machine) {
+                .kind = SPM_MEM_NUMA, .n_gpus = 0, .n_locs = 2, .n_accessors = 1,
+                .granule = G2, .migrate_gbps = 8.0, .migrate_call_usec = 5.0,
+                .epoch_usec = 100000.0,
+        };
+        f.m.capacity[0] = cap0;
+        f.m.capacity[1] = 64 * G2;
+        f.m.bw_gbps[SPM_ACC_CPU][0] = 40.0;
+        f.m.lat_ns[SPM_ACC_CPU][0] = 100.0;
+        f.m.bw_gbps[SPM_ACC_CPU][1] = 20.0;
+        f.m.lat_ns[SPM_ACC_CPU][1] = 200.0;
+        f.m.dep_fraction[SPM_ACC_CPU] = 0.01;
+        spm_engine_config_defaults(&f.m, &f.c);
+        f.cap = 64 * G2;
+        ASSERT_OK(spm_engine_new(&f.m, &f.c, &f.e));
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 0);
+        ASSERT_OK(spm_engine_process_add(f.e, JOB, PID));
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE, 12 * G2, 1));
+        spm_plan_init(&f.plan);
+
+        for (unsigned k = 0; k < 12; k++) {
+                for (unsigned g = 0; g < 4; g++)
+                        fx_touch(&f, g, SPM_ACC_CPU, HOT * 8);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                check_loc0_capacity(&f, cap0);
+        }
+        for (unsigned g = 0; g < 4; g++)
+                ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 0);
+
+        /* Phase 2: granules 4-7 hot, 0-3 idle. Node 0 is full, so the new hot set gets in
+         * only by demoting the old one. */
+        for (unsigned k = 0; k < 40; k++) {
+                for (unsigned g = 4; g < 8; g++)
+                        fx_touch(&f, g, SPM_ACC_CPU, HOT * 8);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                check_loc0_capacity(&f, cap0);
+        }
+        for (unsigned g = 0; g < 4; g++)
+                ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 1);
+        for (unsigned g = 4; g < 8; g++)
+                ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 0);
+        for (unsigned g = 8; g < 12; g++)
+                ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 1);
+        fx_stop(&f);
+}
+
+/* On mi300a-node GPU 0's home is node 0, the start location: its quota holds there too. The
+ * job runs on GPUs 0 and 1, so what node 0 cannot keep goes to node 1. */
+TEST(numa_quota_of_gpu0_holds_on_node0) {
+        struct fx f = {};
+        struct spm_job j = { .id = JOB, .uid = 1000, .gpu_mask = 0x3 };
+
+        ASSERT_OK(spm_machine_profile("mi300a-node", &f.m));
+        spm_engine_config_defaults(&f.m, &f.c);
+        fx_start(&f, 6, 16, 0x3);
+        for (unsigned g = 0; g < SPM_MAX_GPUS; g++)
+                j.vram_quota[g] = UINT64_MAX;
+        j.vram_quota[0] = 2 * G2;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
+        for (unsigned k = 0; k < 12; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), HOT * 8);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT * 8);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        struct region_list *l = malloc(sizeof(*l));
+        uint64_t on0 = 0;
+        ASSERT_NOT_NULL(l);
+        fx_regions(&f, l);
+        for (size_t i = 0; i < l->n; i++)
+                if (l->r[i].loc == 0)
+                        on0 += l->r[i].length;
+        free(l);
+        ASSERT_EQ(on0, 2 * G2);
+        /* The hot part stays with GPU 0, the rest went to node 1. */
+        ASSERT_EQ(fx_loc_of(&f, BASE), 0);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), 0);
+        for (unsigned g = 2; g < 6; g++)
+                ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 1);
+        fx_stop(&f);
+}
+
 TEST_MAIN()
