@@ -186,6 +186,10 @@ uint32_t range_region_index(const struct spm_engine *e, const struct spm_range *
                             uint64_t addr);
 int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg);
 void range_fold(struct spm_range *rg);
+/* Folds the pending counts of slots s.. into their regions up to region idx (slots map to
+ * regions in address order); returns the next slot: lets a pass over the regions fold as it
+ * goes instead of sweeping the slots separately. */
+uint32_t range_fold_upto(struct spm_range *rg, uint32_t s, uint32_t idx);
 float range_pending(const struct spm_range *rg, uint32_t idx, unsigned acc);
 int range_cut(struct spm_engine *e, struct spm_range *rg, const uint64_t *cuts, size_t n);
 int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint64_t hi);

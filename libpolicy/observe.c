@@ -212,7 +212,7 @@ int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
         return observe_in(e, a, p, rg);
 }
 
-#define BATCH 16
+#define BATCH 64
 
 int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, size_t n) {
         struct spm_process *ps[BATCH];

@@ -661,8 +661,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
-                        range_fold(rg);
+                        uint32_t s = 0;
                         for (uint32_t t = 0; t < rg->n; t++) {
+                                s = range_fold_upto(rg, s, t);
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)
                                         goto finish;

@@ -107,8 +107,8 @@ int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg) {
         return 0;
 }
 
-void range_fold(struct spm_range *rg) {
-        for (uint32_t s = 0; s < rg->n_slots; s++) {
+uint32_t range_fold_upto(struct spm_range *rg, uint32_t s, uint32_t idx) {
+        for (; s < rg->n_slots && SLOT_IDX(rg->slot[s].w) <= idx; s++) {
                 struct slot *sl = &rg->slot[s];
                 if (sl->count == 0)
                         continue;
@@ -117,6 +117,11 @@ void range_fold(struct spm_range *rg) {
                 x->flags |= REGION_TOUCHED;
                 sl->count = 0;
         }
+        return s;
+}
+
+void range_fold(struct spm_range *rg) {
+        (void) range_fold_upto(rg, 0, UINT32_MAX);
 }
 
 /* Accesses of accessor acc to region idx still pending in its slots. */
