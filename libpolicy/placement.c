@@ -179,6 +179,22 @@ static int hold(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg
         });
 }
 
+/* A region's rates per accessor, and the accessors whose rate is not zero (most regions have
+ * one or two): the cost sums skip the zero terms, which add nothing. */
+struct rates {
+        const double *rate;
+        uint8_t acc[SPM_MAX_ACCESSORS];
+        unsigned n;
+};
+
+/* C(l): usec per epoch at location l. */
+static double cost_at(const struct spm_engine *e, const struct rates *rt, unsigned l) {
+        double c = 0;
+        for (unsigned k = 0; k < rt->n; k++)
+                c += rt->rate[rt->acc[k]] * e->cost_us[rt->acc[k]][l];
+        return c;
+}
+
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
  * candidate (it wants to move) and/or a victim (it sits in VRAM and could make room). */
 static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
@@ -214,6 +230,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         enum spm_hint_kind hint = HINT_KIND(r->hint);
         unsigned hgpu = HINT_GPU(r->hint);
+        /* Most of the population: in RAM, untouched this epoch, no hint that pulls it into
+         * VRAM. Only what is in use moves up and RAM is no victim unless it can fill up, so
+         * the cost model has nothing to say about it. */
+        if (r->loc == SPM_LOC_SYSMEM && !touched && !new_quarantine && !x->ram_binds &&
+            hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT)
+                return 0;
         bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
@@ -222,11 +244,14 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          * out of the saving. */
         double rate[SPM_MAX_ACCESSORS], sum = 0;
         unsigned n_acc = e->m.n_accessors;
+        struct rates rt = { .rate = rate };
         for (unsigned a = 0; a < n_acc; a++) {
                 rate[a] = r->heat[a] * x->rate_k;
                 if (a != SPM_ACC_CPU && (hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING))
                         rate[a] = 0;
                 sum += rate[a];
+                if (rate[a] > 0)
+                        rt.acc[rt.n++] = (uint8_t) a;
         }
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT && !new_quarantine && !x->ram_binds)
@@ -235,9 +260,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
-        double c_cur = 0;
-        for (unsigned a = 0; a < n_acc; a++)
-                c_cur += rate[a] * e->cost_us[a][cur];
+        double c_cur = cost_at(e, &rt, cur);
         unsigned best = cur;
         double c_best = c_cur;
         for (unsigned a = 0; a < n_acc; a++) {
@@ -246,9 +269,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         continue;
                 if (l == best || !loc_allowed(e, j, l))
                         continue;
-                double c = 0;
-                for (unsigned b = 0; b < n_acc; b++)
-                        c += rate[b] * e->cost_us[b][l];
+                double c = cost_at(e, &rt, l);
                 if (c < c_best || (c == c_best && l < best && best != cur)) {
                         c_best = c;
                         best = l;
@@ -277,12 +298,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         bool quota_gone = cur != SPM_LOC_SYSMEM && !loc_allowed(e, j, cur);
         if (cur != SPM_LOC_SYSMEM && settled && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT) {
-                double c_ram = 0, gpu_rate = 0;
-                for (unsigned a = 0; a < n_acc; a++) {
-                        c_ram += rate[a] * e->cost_us[a][SPM_LOC_SYSMEM];
-                        if (a != SPM_ACC_CPU)
-                                gpu_rate += rate[a];
-                }
+                double c_ram = cost_at(e, &rt, SPM_LOC_SYSMEM), gpu_rate = 0;
+                for (unsigned k = 0; k < rt.n; k++)
+                        if (rt.acc[k] != SPM_ACC_CPU)
+                                gpu_rate += rate[rt.acc[k]];
                 double price = x->H * f * (c_ram - c_cur);
                 double cost = migrate_cost(e, bytes) +
                               (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
@@ -310,9 +329,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 for (unsigned l = 1; l < e->m.n_locs; l++) {
                         if (!loc_allowed(e, j, l))
                                 continue;
-                        double c = 0;
-                        for (unsigned a = 0; a < n_acc; a++)
-                                c += rate[a] * e->cost_us[a][l];
+                        double c = cost_at(e, &rt, l);
                         if (to == SPM_LOC_SYSMEM || c < c_to) {
                                 to = l;
                                 c_to = c;
