@@ -79,12 +79,33 @@ static bool span_needs_cut(const struct spm_engine *e, struct spm_process *p, ui
         return false;
 }
 
+/* The common case, the slot already looked up (sl NULL: none): the span lies in one slot that
+ * one region covers entirely, used by one accessor in this epoch; the count goes to the slot
+ * (8 bytes per granule, folded in at the epoch). Returns whether it applied the access; if
+ * not, the rest of observe_in() takes it. */
+static inline bool observe_fast(struct spm_engine *e, const struct spm_access *a,
+                                const struct spm_range *rg, struct slot *sl) {
+        uint64_t end = a->addr + a->len;
+        if (!sl || !(sl->w & SLOT_FAST) || a->len == 0 || end < a->addr || end > rg->end ||
+            a->accessor >= e->m.n_accessors ||
+            ((a->addr - rg->base) >> rg->slot_shift) != ((end - 1 - rg->base) >> rg->slot_shift) ||
+            (sl->count != 0 && SLOT_ACC(sl->w) != a->accessor))
+                return false;
+        double count = (double) a->reads + (double) a->writes;
+        e->st.observations++;
+        sl->w = (sl->w & ~(0xfu << 24)) | ((uint32_t) a->accessor << 24);
+        sl->count += (float) (count * e->scale);
+        return true;
+}
+
 /* One access, its process and range already found (rg NULL: none). */
 static int observe_in(struct spm_engine *e, const struct spm_access *a, struct spm_process *p,
                       struct spm_range *rg) {
         uint64_t end;
         int r;
 
+        if (rg && observe_fast(e, a, rg, &rg->slot[(a->addr - rg->base) >> rg->slot_shift]))
+                return 1;
         if (a->len == 0 || a->accessor >= e->m.n_accessors || !ADD_SAFE(&end, a->addr, a->len))
                 return -EINVAL;
         e->st.observations++;
@@ -94,19 +115,8 @@ static int observe_in(struct spm_engine *e, const struct spm_access *a, struct s
         }
 
         double count = (double) a->reads + (double) a->writes;
-        /* The common case: the span lies in one slot that one small region covers; the count
-         * goes to the slot (8 bytes per granule, folded in at the epoch) as long as one
-         * accessor uses it in this epoch. */
-        uint64_t so = a->addr - rg->base;
-        struct slot *sl = &rg->slot[so >> rg->slot_shift];
-        if ((sl->w & SLOT_FAST) && end <= rg->end &&
-            (so >> rg->slot_shift) == ((end - 1 - rg->base) >> rg->slot_shift) &&
-            (sl->count == 0 || SLOT_ACC(sl->w) == a->accessor)) {
-                sl->w = (sl->w & ~(0xfu << 24)) | ((uint32_t) a->accessor << 24);
-                sl->count += (float) (count * e->scale);
-                return 1;
-        }
-        /* Next: the span covers one whole region, or lies in a small one. */
+        /* Not the common case (observe_fast()). Next: the span covers one whole region, or
+         * lies in a small one. */
         struct region *x = &rg->r[range_region_index(e, rg, a->addr)];
         uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
         if (end <= xe && ((a->addr == xs && end == xe) || region_bytes(x) <= e->c.granule)) {
@@ -217,6 +227,7 @@ int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
 int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, size_t n) {
         struct spm_process *ps[BATCH];
         struct spm_range *rgs[BATCH];
+        struct slot *sls[BATCH];
         int applied = 0;
 
         if (!e || (!a && n > 0))
@@ -229,12 +240,15 @@ int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, s
                         const struct spm_access *x = &a[i + k];
                         struct spm_range *rg = find(e, x, &ps[k]);
                         rgs[k] = rg;
-                        if (rg)
-                                __builtin_prefetch(&rg->slot[(x->addr - rg->base) >> rg->slot_shift],
-                                                   1);
+                        sls[k] = NULL;
+                        if (rg && x->addr >= rg->base) {
+                                sls[k] = &rg->slot[(x->addr - rg->base) >> rg->slot_shift];
+                                __builtin_prefetch(sls[k], 1);
+                        }
                 }
                 for (size_t k = 0; k < m; k++) {
-                        int r = observe_in(e, &a[i + k], ps[k], rgs[k]);
+                        int r = observe_fast(e, &a[i + k], rgs[k], sls[k]) ? 1
+                                : observe_in(e, &a[i + k], ps[k], rgs[k]);
                         if (r > 0 && applied < INT32_MAX)
                                 applied++;
                 }

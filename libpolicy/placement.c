@@ -452,10 +452,11 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
  * bytes come in: only then are its regions filed as victims (on mi250x-gcd, 512 GB of RAM
  * never binds and the epoch skips the RAM population). */
 static bool ram_binds(const struct spm_engine *e, uint64_t inflow) {
-        if (room_of(e, SPM_LOC_SYSMEM) < (int64_t) MIN(inflow, (uint64_t) INT64_MAX))
+        int64_t in = (int64_t) MIN(inflow, (uint64_t) INT64_MAX);
+        if (room_of(e, SPM_LOC_SYSMEM) < in)
                 return true;
         for (size_t i = 0; i < e->n_jobs; i++)
-                if (job_room(e, e->jobs[i], SPM_LOC_SYSMEM) < (int64_t) MIN(inflow, (uint64_t) INT64_MAX))
+                if (job_room(e, e->jobs[i], SPM_LOC_SYSMEM) < in)
                         return true;
         return false;
 }
