@@ -454,6 +454,17 @@ static void check_loc0_capacity(struct fx *f, uint64_t cap0) {
         ASSERT_LE_U(st.used[0], cap0);
 }
 
+/* n epochs of the CPU touching granules g0..g0+3, every plan checked. */
+static void cpu_hot_epochs(struct fx *f, unsigned g0, unsigned n, uint64_t cap0) {
+        for (unsigned k = 0; k < n; k++) {
+                for (unsigned g = g0; g < g0 + 4; g++)
+                        fx_touch(f, g, SPM_ACC_CPU, HOT * 8);
+                fx_epoch(f);
+                fx_check_plan(f, 0);
+                check_loc0_capacity(f, cap0);
+        }
+}
+
 /* A NUMA machine as daemon/topology.c builds it: the CPU alone, a small fast node 0 and a big
  * slow node 1. The hot set moves: the new one comes in, the cooled one makes room. */
 TEST(numa_small_fast_node_demotes_the_cooled_part) {
@@ -481,25 +492,13 @@ TEST(numa_small_fast_node_demotes_the_cooled_part) {
         ASSERT_OK(spm_engine_range_add(f.e, PID, BASE, 12 * G2, 1));
         spm_plan_init(&f.plan);
 
-        for (unsigned k = 0; k < 12; k++) {
-                for (unsigned g = 0; g < 4; g++)
-                        fx_touch(&f, g, SPM_ACC_CPU, HOT * 8);
-                fx_epoch(&f);
-                fx_check_plan(&f, 0);
-                check_loc0_capacity(&f, cap0);
-        }
+        cpu_hot_epochs(&f, 0, 12, cap0);
         for (unsigned g = 0; g < 4; g++)
                 ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 0);
 
         /* Phase 2: granules 4-7 hot, 0-3 idle. Node 0 is full, so the new hot set gets in
          * only by demoting the old one. */
-        for (unsigned k = 0; k < 40; k++) {
-                for (unsigned g = 4; g < 8; g++)
-                        fx_touch(&f, g, SPM_ACC_CPU, HOT * 8);
-                fx_epoch(&f);
-                fx_check_plan(&f, 0);
-                check_loc0_capacity(&f, cap0);
-        }
+        cpu_hot_epochs(&f, 4, 40, cap0);
         for (unsigned g = 0; g < 4; g++)
                 ASSERT_EQ(fx_loc_of(&f, BASE + g * G2), 1);
         for (unsigned g = 4; g < 8; g++)
