@@ -11,9 +11,9 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools integration fuzz
+REQUIRED_SUITES ?= unit tools fakekfd integration fuzz
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools integration fuzz
+SUITES     ?= unit tools fakekfd integration fuzz
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
@@ -46,7 +46,7 @@ check-suites:
 
 check-asan: $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
-	@tools/run-suites --build $(BUILD_SAN) --required "unit fuzz" unit fuzz
+	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd fuzz" unit fakekfd fuzz
 
 demo: deps build
 	@tools/demo $(BUILD)
