@@ -11,14 +11,15 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools fakekfd integration fuzz
+REQUIRED_SUITES ?= unit tools fakekfd integration fuzz slurm
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools fakekfd integration fuzz
+SUITES     ?= unit tools fakekfd integration fuzz slurm
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
        clang-14 libclang-rt-14-dev valgrind \
-       varlink-go systemd groff-base util-linux
+       varlink-go \
+       slurmctld slurmd slurm-client munge libslurm-dev systemd groff-base util-linux
 
 .PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
 
