@@ -216,8 +216,8 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        printf("# spmtierd Hint bench: %s per level, 1-GPU mi250x-gcd model, state in %s\n",
-               seconds == 1.5 ? "1.5s" : argv[2], dir);
+        printf("# spmtierd Hint bench: %.1fs per level, 1-GPU mi250x-gcd model, state in %s\n",
+               seconds, dir);
         static const unsigned levels[] = { 1, 16, 64 };
         for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
                 uint64_t p50, p99, rp50, rp99;

@@ -179,7 +179,9 @@ int spm_accessor_from_name(const char *name, unsigned n_gpus) {
 
         if (strcmp(name, "cpu") == 0)
                 return SPM_ACC_CPU;
-        if (sscanf(name, "gpu%u%n", &g, &n) == 1 && n > 3 && name[n] == '\0' &&
+        /* Digits only: sscanf's %u alone would take "gpu+1" and "gpu 1". */
+        if (strncmp(name, "gpu", 3) == 0 && name[3] >= '0' && name[3] <= '9' &&
+            sscanf(name, "gpu%u%n", &g, &n) == 1 && name[n] == '\0' &&
             (name[3] != '0' || n == 4) && g < n_gpus)
                 return SPM_ACC_GPU(g);
         return -EINVAL;

@@ -5,6 +5,7 @@
  * (TTM evicting another process's whole BO). Node: 1 GPU (HSA node 1), 64 MiB of
  * MEMORY_DEVICE_PRIVATE VRAM, no XNACK support, 8 KiB SMI fifos.
  */
+#include <poll.h>
 #include <stdarg.h>
 
 #include "spmtier/macro.h"
@@ -122,6 +123,7 @@ TEST(XNACKFixedMode) {
 /* A process that prefetches `mb` MiB into VRAM, reports on `report`, then waits for `go`. */
 static void holder(int report, int go, size_t mb) {
         HsaSystemProperties sp;
+        alarm(120); /* never outlive a parent that failed */
         char *p = fk_map(mb * MiB);
         HSA_SVM_ATTRIBUTE a[] = { { HSA_SVM_ATTR_ACCESS, 1 }, { HSA_SVM_ATTR_PREFETCH_LOC, 1 } };
         if (hsaKmtOpenKFD() != HSAKMT_STATUS_SUCCESS || hsaKmtAcquireSystemProperties(&sp) ||
@@ -188,6 +190,100 @@ TEST(SharedVramAcrossProcesses) {
         ASSERT_EQ(fk_read("sys/class/kfd/kfd/proc/%d/vram_%u", pid[1], gpu), -1);
         ASSERT_EQ(fk.munmap(p, PAGE), 0);
         close(smi);
+}
+
+/* A child that churns VRAM: random prefetches both ways and GPU/CPU touches of its 24 MiB
+ * (four of them overcommit the 64 MiB GPU, so TTM evicts across processes). */
+static void churner(int seed, int report, int go) {
+        HsaSystemProperties sp;
+        alarm(120); /* never outlive a parent that failed */
+        if (hsaKmtOpenKFD() != HSAKMT_STATUS_SUCCESS || hsaKmtAcquireSystemProperties(&sp))
+                _exit(1);
+        char *p = fk_map(24 * MiB);
+        unsigned x = (unsigned) seed * 2654435761u;
+        HSA_SVM_ATTRIBUTE all[] = { { HSA_SVM_ATTR_ACCESS, 1 }, { HSA_SVM_ATTR_PREFETCH_LOC, 1 } };
+        if (hsaKmtSVMSetAttr(p, 24 * MiB, 2, all) != HSAKMT_STATUS_SUCCESS) /* 4 x 24 > 64 MiB */
+                _exit(2);
+        for (int i = 0; i < 60; i++) {
+                x = x * 1103515245u + 12345u;
+                size_t off = ((x >> 8) % 12) * 2 * MiB;
+                HSA_SVM_ATTRIBUTE a = { HSA_SVM_ATTR_PREFETCH_LOC, (x >> 4) & 1 };
+                if (hsaKmtSVMSetAttr(p + off, 2 * MiB, 1, &a) != HSAKMT_STATUS_SUCCESS)
+                        _exit(3);
+                if (fk.gpu_access(1, p + off, 2 * MiB, 0, NULL) < 0 || fk.cpu_access(p + off, PAGE, 1, NULL) < 0)
+                        _exit(4);
+                if (fk_read("sys/class/drm/card0/device/mem_info_vram_used") > (long long) VRAM)
+                        _exit(5);
+        }
+        char c = 0;
+        (void) !write(report, &c, 1);
+        (void) !read(go, &c, 1); /* EOF too: the parent is gone */
+        _exit(0);
+}
+
+TEST(ConcurrentProcessesKeepInvariants) {
+        fk_init(CONF);
+        uint32_t gpu = fk_gpu_id(1);
+        enum { N = 4 };
+        int rep[2], go[2], smi = -1;
+        pid_t pid[N];
+        ASSERT_EQ(fk.smi_open(gpu, KFD_EV_MASK(KFD_EV_MIGRATE_START) | KFD_EV_MASK(KFD_EV_ALL_PROCESS), 1, &smi), 0);
+        ASSERT_EQ(pipe(rep), 0);
+        ASSERT_EQ(pipe(go), 0);
+        for (int i = 0; i < N; i++) {
+                fflush(stdout);
+                pid[i] = fork();
+                ASSERT_TRUE(pid[i] >= 0);
+                if (pid[i] == 0) {
+                        close(rep[0]);
+                        close(go[1]);
+                        churner(i + 1, rep[1], go[0]);
+                }
+        }
+        close(rep[1]);
+        close(go[0]);
+        /* Keep reading the stream while they work, so the fifo does not drop what we look for. */
+        static char buf[8192];
+        bool ttm = false;
+        for (int done = 0; done < N;) {
+                struct pollfd pfd = { rep[0], POLLIN, 0 };
+                ASSERT_GE(poll(&pfd, 1, 10), 0);
+                char c;
+                if (pfd.revents & POLLIN) {
+                        ASSERT_EQ(read(rep[0], &c, 1), 1);
+                        done++;
+                }
+                fk_smi_drain(smi, buf, sizeof(buf), sizeof(buf));
+                for (const char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                        int trig;
+                        if (sscanf(l, "5 %*d -%*d @%*x(%*x) %*x->%*x %*x:%*x %d", &trig) == 1)
+                                ttm |= trig == KFD_MIG_TTM_EVICTION;
+                }
+        }
+        /* All done and still alive: the node's VRAM is exactly the sum of the processes'. */
+        long long sum = 0;
+        for (int i = 0; i < N; i++) {
+                long long v = fk_read("sys/class/kfd/kfd/proc/%d/vram_%u", pid[i], gpu);
+                ASSERT_GE(v, 0);
+                sum += v;
+        }
+        long long mine = fk_read("sys/class/kfd/kfd/proc/%d/vram_%u", getpid(), gpu);
+        ASSERT_EQ(sum + MAX(mine, 0), fk_read("sys/class/drm/card0/device/mem_info_vram_used"));
+        ASSERT_LE(sum, (long long) VRAM);
+        /* It was a contest: some process lost a BO to another's allocation (seen through the
+         * suser ALL_PROCESS view, which needs root). */
+        if (geteuid() == 0)
+                ASSERT_TRUE(ttm);
+        close(smi);
+        ASSERT_EQ(write(go[1], "xxxx", N), N);
+        for (int i = 0; i < N; i++) {
+                int st;
+                ASSERT_EQ(waitpid(pid[i], &st, 0), pid[i]);
+                ASSERT_TRUE(WIFEXITED(st));
+                ASSERT_EQ(WEXITSTATUS(st), 0);
+        }
+        close(rep[0]);
+        close(go[1]);
 }
 
 TEST_MAIN()

@@ -46,6 +46,9 @@ TEST(accessor_names) {
         ASSERT_ERROR(spm_accessor_from_name("gpu", 8), EINVAL);
         ASSERT_ERROR(spm_accessor_from_name("gpu1x", 8), EINVAL);
         ASSERT_ERROR(spm_accessor_from_name("CPU", 8), EINVAL);
+        ASSERT_ERROR(spm_accessor_from_name("gpu+1", 8), EINVAL);
+        ASSERT_ERROR(spm_accessor_from_name("gpu 1", 8), EINVAL);
+        ASSERT_ERROR(spm_accessor_from_name("gpu-1", 8), EINVAL);
 }
 
 TEST(validate_rejects) {
