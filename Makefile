@@ -1,8 +1,8 @@
 # spmtier — the entry points a newcomer needs:
 #   make deps    install every Debian 12 package the build and the tests need (idempotent)
 #   make         build into build/
-#   make check   deps + build + every test suite + the unit and fuzz-corpus suites again
-#                under ASan+UBSan
+#   make check   deps + build + every test suite + the unit, fakekfd, fuzz-corpus and integration
+#                suites again under ASan+UBSan
 #   make demo    deps + build + the demo
 #   make bench   the benchmarks (BENCH lines; never run as tests)
 #   make traces  regenerate the bundled traces from their workload configs
@@ -47,7 +47,7 @@ check-suites:
 
 check-asan: $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
-	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd fuzz" unit fakekfd fuzz
+	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd fuzz integration" unit fakekfd fuzz integration
 
 demo: deps build
 	@tools/demo $(BUILD)
