@@ -343,9 +343,9 @@ njobs=$(squeue -h --states=all -o %i | wc -l)
 spm_check_refused "srun --spm-policy with a bad name" srun --spm-policy='a b' true
 spm_check_match "says what a policy name is" "spm-policy=a b: a policy name is 1 to 31" "$SPM_ERR"
 spm_check_refused "srun --spm-policy unknown" srun --spm-policy=fastest true
-spm_check_match "lists the policies" "unknown policy \(available: spmtier,none\)" "$SPM_ERR"
+spm_check_match "lists the policies" "^srun: error: spmtier: --spm-policy=fastest: unknown policy \(available: spmtier,none\)\$" "$SPM_ERR"
 spm_check_refused "sbatch --spm-vram-quota=lots" sbatch --spm-vram-quota=lots --wrap true
-spm_check_match "says what a size is" "spm-vram-quota=lots: not a size" "$SPM_ERR"
+spm_check_match "says what a size is" "^sbatch: error: spmtier: --spm-vram-quota=lots: not a size above 0" "$SPM_ERR"
 spm_check_refused "sbatch --spm-vram-quota=0" sbatch --spm-vram-quota=0 --wrap true
 spm_check_refused "srun --spm-off with --spm-policy" srun --spm-off --spm-policy=none true
 spm_check_match "says they conflict" "cannot be combined" "$SPM_ERR"
