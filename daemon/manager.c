@@ -696,19 +696,27 @@ static int finished_path(const struct manager *m, uint64_t id, char *buf, size_t
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* Drops summaries past FINISHED_MAX or older than FINISHED_KEEP_USEC, with their files. */
+static uint64_t summary_u64(struct json_object *s, const char *key) {
+        return (uint64_t) json_object_get_int64(json_object_object_get(s, key));
+}
+
+/* Drops summaries past FINISHED_MAX or older than FINISHED_KEEP_USEC, with their files
+ * unless a later summary has the same id (Slurm requeues a job under its id). */
 static void finished_prune(struct manager *m, uint64_t now) {
         size_t n = json_object_array_length(m->finished), drop = 0;
         char path[PATH_MAX];
 
         while (drop < n) {
                 struct json_object *s = json_object_array_get_idx(m->finished, drop);
-                uint64_t ended = (uint64_t) json_object_get_int64(
-                        json_object_object_get(s, "ended_realtime_usec"));
-                if (n - drop <= FINISHED_MAX && ended + FINISHED_KEEP_USEC > now)
+                uint64_t id = summary_u64(s, "id");
+                bool again = false;
+
+                if (n - drop <= FINISHED_MAX &&
+                    summary_u64(s, "ended_realtime_usec") + FINISHED_KEEP_USEC > now)
                         break;
-                if (finished_path(m, (uint64_t) json_object_get_int64(
-                                json_object_object_get(s, "id")), path, sizeof(path)) >= 0)
+                for (size_t i = drop + 1; i < n && !again; i++)
+                        again = summary_u64(json_object_array_get_idx(m->finished, i), "id") == id;
+                if (!again && finished_path(m, id, path, sizeof(path)) >= 0)
                         (void) unlink(path);
                 drop++;
         }

@@ -43,5 +43,17 @@ spm_start_daemon
 spm_check_rc "jobs after restart" 0 spm_ctl --json jobs
 spm_check "no finished jobs after a restart" test "$(spm_json 'j["finished"]' <<<"$SPM_OUT")" = '[]'
 spm_check "files stay" test -s "$f"
+# 260 jobs more than fill the list (256): the oldest four go, with their files. One
+# connection, pipelined, to keep the test fast.
+calls=$("$SPM_PYTHON" -c '
+for i in range(1000, 1260):
+    print("{\"method\":\"io.spmtier.daemon.RegisterJob\",\"parameters\":{\"id\":%d,\"uid\":0,\"gpus\":[0]}}\\0"
+          "{\"method\":\"io.spmtier.daemon.UnregisterJob\",\"parameters\":{\"id\":%d}}\\0" % (i, i), end="")')
+spm_raw send "$calls" >/dev/null
+spm_check_rc "jobs after 260 more" 0 spm_ctl --json jobs
+spm_check "the last 256 are kept" test "$(spm_json '[len(j["finished"]), j["finished"][0]["id"], j["finished"][-1]["id"]]' \
+        <<<"$SPM_OUT")" = '[256, 1004, 1259]'
+spm_check "the dropped ones' files are gone" test ! -e "$SPM_STATE/jobs/1003.json"
+spm_check "the kept ones' files stay" test -s "$SPM_STATE/jobs/1004.json"
 spm_check_alive "finished jobs"
 spm_done
