@@ -9,30 +9,17 @@
 #
 # Usage (meson passes these): test-slurm-scripts.sh SCRIPT_DIR AGENT FAKEKFD_DIR
 . "$SPMTIER_SOURCE_ROOT/tests/integration/lib.sh"
+. "$SPMTIER_SOURCE_ROOT/tests/slurm/lib-slurm.sh"
 
 SCRIPTS=$1 AGENT=$2 FAKEKFD_DIR=$3
 spm_setup
 spm_require "$AGENT"
 
 FAKE=$SPM_TMP/fakekfd
-mkdir -p "$FAKE/etc"
-printf 'gpus=2\nvram=1G\n' >"$FAKE/etc/fakekfd.conf"
-FAKEKFD_ROOT=$FAKE "$FAKEKFD_DIR/fakekfd-setup" || { spm_fail "fakekfd-setup"; exit 1; }
-spm_gpu_config 2
-spm_start_daemon
-
+spm_slurm_node "$FAKE" "$FAKEKFD_DIR"
 CONF=$SPM_TMP/spmtier-slurm.conf
 LOG=$SPM_TMP/spmtier-slurm.log
-cat >"$CONF" <<CONF
-SPMCTL=$SPMCTL
-SOCKET=$SPM_SOCK
-TIMEOUT=1s
-AGENT=$AGENT
-SYSFS_ROOT=$FAKE
-RUN_DIR=$SPM_TMP/run/slurm
-LOG_FILE=$LOG
-CONF
-chmod 0644 "$CONF"
+spm_slurm_settings "$CONF" 1s "$SPM_TMP/run/slurm" "$LOG" "$AGENT" "$FAKE"
 
 # run SCRIPT VAR=VALUE...: a script as slurmd runs it; output in $SPM_OUT/$SPM_ERR.
 run() {

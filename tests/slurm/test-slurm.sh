@@ -8,6 +8,7 @@
 #
 # Usage (meson passes these): test-slurm.sh SCRIPT_DIR SPANK_PLUGIN AGENT FAKEKFD_DIR WORKLOAD
 . "$SPMTIER_SOURCE_ROOT/tests/integration/lib.sh"
+. "$SPMTIER_SOURCE_ROOT/tests/slurm/lib-slurm.sh"
 
 SCRIPTS=$1 SPANK=$2 AGENT=$3 FAKEKFD_DIR=$4 WORKLOAD=$5
 
@@ -23,7 +24,7 @@ export SLURM_CONF=$R/slurm.conf
 FAKE=$SPM_TMP/fakekfd
 SCONF=$R/spmtier-slurm.conf
 SLOG=$R/spmtier-slurm.log
-mkdir -p "$R"/{munge,state,spool,log,out,dev} "$FAKE/etc"
+mkdir -p "$R"/{munge,state,spool,log,out,dev}
 chmod 0755 "$R" "$R/munge"
 chmod 1777 "$R/out"
 
@@ -34,28 +35,14 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
 
-# ---- the fake node: 2 GPUs of 1 GiB VRAM in the fake KFD, 2 gres devices for Slurm ----
-printf 'gpus=2\nvram=1G\nxnack=1\n' >"$FAKE/etc/fakekfd.conf"
-FAKEKFD_ROOT=$FAKE "$FAKEKFD_DIR/fakekfd-setup" || { spm_fail "fakekfd-setup"; exit 1; }
+# ---- the fake node (2 GPUs in the fake KFD, 2 gres devices for Slurm) and spmtierd ----
+spm_slurm_node "$FAKE" "$FAKEKFD_DIR"
 # Jobs of root and nobody share the fake node, as processes share a real one.
 chmod -R a+rwX "$FAKE"
 for i in 0 1; do mknod "$R/dev/renderD$((128 + i))" c 1 3; done
 
-# ---- spmtierd ----
-spm_gpu_config 2
-spm_start_daemon
-
 # ---- spmtier's Slurm scripts, as installed: wrappers only point them at this test's config
-cat >"$SCONF" <<CONF
-SPMCTL=$SPMCTL
-SOCKET=$SPM_SOCK
-TIMEOUT=3s
-AGENT=$AGENT
-SYSFS_ROOT=$FAKE
-RUN_DIR=$R/run
-LOG_FILE=$SLOG
-CONF
-chmod 0644 "$SCONF"
+spm_slurm_settings "$SCONF" 3s "$R/run" "$SLOG" "$AGENT" "$FAKE"
 : >"$SLOG"
 chmod 0666 "$SLOG"
 # The prolog's wrapper also keeps the environment Slurm gave it, for the checks below.
