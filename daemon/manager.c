@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -710,9 +711,77 @@ int manager_register_job(struct manager *m, const struct job_spec *spec, struct 
         return 0;
 }
 
+/* Finished jobs' summaries stay in ListJobs this long, and at most this many. */
+#define FINISHED_KEEP_USEC (24 * 3600 * USEC_PER_SEC)
+#define FINISHED_MAX 256
+
+/* <state-dir>/jobs/<id>.json: the summary of finished job id. */
+static int finished_path(const struct manager *m, uint64_t id, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/jobs/%" PRIu64 ".json", m->state_dir, id);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+static uint64_t summary_u64(struct json_object *s, const char *key) {
+        return (uint64_t) json_object_get_int64(json_object_object_get(s, key));
+}
+
+/* Drops summaries past FINISHED_MAX or older than FINISHED_KEEP_USEC, with their files
+ * unless a later summary has the same id (Slurm requeues a job under its id). */
+static void finished_prune(struct manager *m, uint64_t now) {
+        size_t n = json_object_array_length(m->finished), drop = 0;
+        char path[PATH_MAX];
+
+        while (drop < n) {
+                struct json_object *s = json_object_array_get_idx(m->finished, drop);
+                uint64_t id = summary_u64(s, "id");
+                bool again = false;
+
+                if (n - drop <= FINISHED_MAX &&
+                    summary_u64(s, "ended_realtime_usec") + FINISHED_KEEP_USEC > now)
+                        break;
+                for (size_t i = drop + 1; i < n && !again; i++)
+                        again = summary_u64(json_object_array_get_idx(m->finished, i), "id") == id;
+                if (!again && finished_path(m, id, path, sizeof(path)) >= 0)
+                        (void) unlink(path);
+                drop++;
+        }
+        if (drop > 0)
+                (void) json_object_array_del_idx(m->finished, 0, drop);
+}
+
+/* Keeps a finished job's summary for ListJobs and writes it to the state directory (for
+ * the Slurm epilog's records, and for admins after the daemon forgot it). */
+static void finished_add(struct manager *m, uint64_t id, struct json_object *summary,
+                         uint64_t now) {
+        char path[PATH_MAX];
+        const char *text;
+        int r;
+
+        if (json_object_array_add(m->finished, json_object_get(summary)) < 0)
+                json_object_put(summary);
+        finished_prune(m, now);
+
+        r = finished_path(m, id, path, sizeof(path));
+        if (r >= 0) {
+                char *slash = strrchr(path, '/');
+                *slash = '\0';      /* <state-dir>/jobs */
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        r = -errno;
+                *slash = '/';
+        }
+        if (r >= 0) {
+                text = json_object_to_json_string_ext(summary, JSON_C_TO_STRING_PLAIN);
+                r = write_file_atomic(path, text, strlen(text), 0644, false);
+        }
+        if (r < 0)
+                log_warning("Failed to write job %" PRIu64 "'s summary to %s: %s", id, path,
+                            strerror(-r));
+}
+
 int manager_end_job(struct manager *m, uint64_t id, const char *reason,
                     struct json_object **ret_summary) {
         _cleanup_(job_freep) struct job *j = NULL;
+        _cleanup_json_ struct json_object *summary = NULL;
         uint64_t now = manager_now_realtime();
         int r;
 
@@ -732,18 +801,13 @@ int manager_end_job(struct manager *m, uint64_t id, const char *reason,
                    j->counters.migrations, j->counters.failures, j->counters.bytes_to_gpu,
                    j->counters.bytes_to_ram, j->counters.benefit_usec);
         emit_message(m, "job", id, reason);
-        if (ret_summary) {
-                struct json_object *o = json_object_new_object();
-                if (!o)
-                        return -ENOMEM;
-                json_object_object_add(o, "id", json_object_new_int64((int64_t) id));
-                json_object_object_add(o, "uid", json_object_new_int64(j->uid));
-                json_object_object_add(o, "ended", json_object_new_string(reason));
-                json_object_object_add(o, "duration_usec", json_object_new_int64(
-                        (int64_t) (now > j->registered_usec ? now - j->registered_usec : 0)));
-                json_object_object_add(o, "counters", methods_build_job_counters(&j->counters));
-                *ret_summary = o;
-        }
+        summary = methods_build_job_summary(j, reason, now);
+        if (!summary)
+                return -ENOMEM;
+        if (!j->internal)
+                finished_add(m, id, summary, now);
+        if (ret_summary)
+                *ret_summary = TAKE_PTR(summary);
         return 0;
 }
 
@@ -1204,6 +1268,9 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
                 return log_error_errno(r, "Bad configuration: %s:%u: %s", err.file, err.line,
                                        err.message);
         registry_init(&m->registry, &(struct job_limits) { 1, 1, 1 });
+        m->finished = json_object_new_array();
+        if (!m->finished)
+                return log_error_errno(ENOMEM, "Out of memory");
         manager_apply_settings(m);
 
         r = manager_setup_machine(m);
@@ -1252,6 +1319,7 @@ struct manager *manager_free(struct manager *m) {
         spm_plan_done(&m->plan);
         spm_engine_free(m->engine);
         registry_done(&m->registry);
+        json_object_put(m->finished);
         spmtierd_settings_done(&m->settings);
         strv_free(m->config_files);
         free(m->config_path);

@@ -79,6 +79,7 @@ struct manager {
         struct spm_plan plan;
 
         struct registry registry;
+        struct json_object *finished;  /* JobSummary objects of ended jobs, oldest first */
         bool state_dirty;              /* counters changed since the last save */
         bool state_unsynced;           /* saved but not fsync'd yet */
         int journal_fd;                /* hints since the last snapshot (state.c) */
