@@ -4,20 +4,21 @@
 #   make check   deps + build + every test suite + the unit suite again under ASan+UBSan
 #   make demo    deps + build + the demo
 #   make bench   the benchmarks (BENCH lines; never run as tests)
+#   make traces  regenerate the bundled traces from their workload configs
 
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit
+REQUIRED_SUITES ?= unit tools
 # Suites make check runs, in order of cost.
-SUITES     ?= unit
+SUITES     ?= unit tools
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
        clang-14 libclang-rt-14-dev valgrind
 
-.PHONY: all deps build check check-suites check-asan demo bench clean distclean
+.PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
 
 all: build
 
@@ -50,6 +51,10 @@ demo: deps build
 
 bench: build
 	@tools/run-bench $(BUILD)
+
+# Regenerates tests/data/traces/*.trace.gz from tests/data/workloads/*.conf.
+traces: build
+	@tools/gen-traces $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
