@@ -231,8 +231,8 @@ static int uvm_fault(struct spm_sim *s, void *state, uint32_t r, unsigned gpu) {
         }
         lru_touch(&u->lru, r, home);
 
-        /* Tree prefetch: the largest aligned subtree around r that is >= 51 % resident after
-         * this fault gets the rest of its (existing) leaves. */
+        /* Tree prefetch: the largest aligned subtree around r whose present leaves are >= 51 %
+         * resident after this fault gets the rest of them. */
         uint32_t pid = t->regions[r].pid;
         uint64_t g = t->granule, addr = t->regions[r].addr;
         uint64_t block = ALIGN_DOWN(addr / g, (uint64_t) UVM_BLOCK_GRANULES);
@@ -242,12 +242,16 @@ static int uvm_fault(struct spm_sim *s, void *state, uint32_t r, unsigned gpu) {
 
         unsigned best_lo = 0, best_n = 0;
         for (unsigned n = 2; n <= UVM_BLOCK_GRANULES; n *= 2) {
-                unsigned lo = (unsigned) ALIGN_DOWN(addr / g - block, (uint64_t) n), res = 0;
+                unsigned lo = (unsigned) ALIGN_DOWN(addr / g - block, (uint64_t) n);
+                unsigned res = 0, present = 0;
 
+                /* Only leaves the process uses count (others have nothing to move). */
                 for (unsigned i = lo; i < lo + n; i++)
-                        if (leaf[i] == NONE || spm_sim_loc(s, leaf[i]) == home)
-                                res++;  /* absent leaves count as resident (nothing to move) */
-                if (res >= UVM_THRESHOLD * n) {
+                        if (leaf[i] != NONE) {
+                                present++;
+                                res += spm_sim_loc(s, leaf[i]) == home;
+                        }
+                if (res < present && res >= UVM_THRESHOLD * present) {
                         best_lo = lo;
                         best_n = n;
                 }

@@ -423,15 +423,16 @@ int spm_sim_run(const struct spm_machine *m, const struct spm_simtrace *t,
                         if (p->observe)
                                 p->observe(&s, s.pstate, a, s.loc[a->region]);
                 }
+                /* Where each region was while the epoch ran (after its faults). */
+                if (res.placement)
+                        for (uint32_t i = 0; i < t->n_regions; i++)
+                                res.placement[(size_t) i * t->n_epochs + e] = s.loc[i];
                 if (p->epoch_end) {
                         r = p->epoch_end(&s, s.pstate, e);
                         if (r < 0)
                                 goto finish;
                 }
                 res.roofline_usec += roofline_epoch(&s);
-                if (res.placement)
-                        for (uint32_t i = 0; i < t->n_regions; i++)
-                                res.placement[(size_t) i * t->n_epochs + e] = s.loc[i];
         }
         *ret = res;
         res.placement = NULL;

@@ -94,6 +94,10 @@ int spm_simtrace_add(struct spm_simtrace *t, uint64_t epoch, const struct spm_ac
 int spm_simtrace_add_hint(struct spm_simtrace *t, uint64_t epoch, const struct spm_hint *h);
 /* Cuts the rows into regions and epochs. Returns 0, -ENOMEM, -EINVAL (already finished). */
 int spm_simtrace_finish(struct spm_simtrace *t);
+/* Loads a trace file (sim-load.c, links libspmtrace). On failure writes a message naming
+ * file:line into error. Returns 0, -EINVAL (malformed, or no rows), -ENOMEM, -errno. */
+int spm_simtrace_load(const char *path, uint64_t granule, struct spm_simtrace **ret,
+                      char *error, size_t error_size);
 /* Bytes of distinct regions touched by any accessor in mask. */
 uint64_t spm_simtrace_footprint(const struct spm_simtrace *t, uint32_t accessor_mask);
 
