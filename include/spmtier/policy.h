@@ -51,6 +51,7 @@ enum spm_reason {
         SPM_REASON_STREAMING,
         SPM_REASON_QUOTA,      /* the job's quota shrank or the budget changed */
         SPM_REASON_DRAIN,      /* admin drain of a GPU */
+        SPM_REASON_QUARANTINE, /* ping-pong: held where it is (spm_plan.held), not moved */
         _SPM_REASON_MAX,
         _SPM_REASON_INVALID = -22,
 };
@@ -77,6 +78,14 @@ struct spm_engine_config {
         uint64_t migrate_budget_bytes; /* per link and direction per epoch; 0 = from the
                                         * machine's migrate_gbps x epoch */
         unsigned max_regions_per_range;/* split limit per declared range; default 4096 */
+        double horizon_epochs;         /* amortisation horizon: a move must pay for itself
+                                        * within this many epochs of expected residence;
+                                        * default 2 half-lives */
+        double fault_accesses;         /* heat credited to the GPU per GPU fault, in 64-byte
+                                        * accesses; default 0 (set it when faults are the only
+                                        * GPU signal, e.g. kfd-smi without counters) */
+        unsigned merge_interval_epochs;/* merge similar neighbours every this many epochs;
+                                        * default 4 */
         spm_debug_fn debug;            /* optional, debug messages only */
         void *debug_userdata;
 };
@@ -96,6 +105,12 @@ static inline void spm_engine_freep(struct spm_engine **e) {
 
 /* Replaces the configuration (reload); regions and heat are kept. Returns 0 or -EINVAL. */
 int spm_engine_set_config(struct spm_engine *e, const struct spm_engine_config *c);
+
+/* Sets the bytes of location loc the engine may fill (e.g. VRAM minus what non-migratable
+ * allocations use; the simulator's VRAM fraction). Default: the machine's capacity. Regions
+ * already placed stay; placement stops adding and makes room down to the new figure.
+ * Returns 0 or -EINVAL. */
+int spm_engine_set_capacity(struct spm_engine *e, unsigned loc, uint64_t bytes);
 
 /* ---- jobs, processes, ranges ---- */
 
@@ -198,6 +213,12 @@ struct spm_plan {
         uint64_t bytes_planned;
         uint64_t bytes_deferred;  /* wanted, but over the bandwidth budget */
         unsigned n_quarantined;   /* regions quarantined this epoch */
+        /* Ranges the ping-pong detector quarantined this epoch: from == to == where they are,
+         * reason SPM_REASON_QUARANTINE, benefit 0. Nothing moves; a mover may pin them there
+         * (PREFERRED_LOC) so the driver stops moving them too. */
+        struct spm_move *held;
+        size_t n_held;
+        size_t n_held_alloc;
 };
 
 void spm_plan_init(struct spm_plan *p);
@@ -222,7 +243,7 @@ struct spm_region_info {
         uint64_t length;
         uint8_t loc;
         float heat[SPM_MAX_ACCESSORS];   /* decayed accesses per epoch, per accessor */
-        usec_t last_move_usec;           /* 0 = never moved */
+        usec_t last_move_usec;           /* 0 = never moved (epoch resolution) */
         unsigned moves;
         bool quarantined;
         enum spm_hint_kind hint;         /* SPM_HINT_NONE when none */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Internal state of the policy engine, shared by its modules (engine.c, regions.c, observe.c,
+ * hints.c, placement.c, plan.c). Nothing here is API.
+ *
+ * Layout, chosen for the two hot paths:
+ *   - ingest: (pid, addr) -> region in O(1): a pid hash table with a one-entry cache, the
+ *     process's ranges sorted by start with a last-hit cache, and per range a slot table (one
+ *     uint32 per granule: the first region overlapping it). Regions are never split below the
+ *     granule by heat, so the walk from the slot is one step except where a location or hint
+ *     span cut a granule.
+ *   - the epoch: one linear pass over every range's region array, no sort of the population;
+ *     heat decays lazily through a global scale factor (heat is stored multiplied by
+ *     e->scale, which grows by 2^(dt/half_life) each epoch and is folded back into the regions
+ *     only when it gets large).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spmtier/macro.h"
+#include "spmtier/policy.h"
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ULL << PAGE_SHIFT)
+
+/* region.flags */
+#define REGION_TOUCHED     0x01 /* observed since the last epoch */
+#define REGION_QUARANTINED 0x02 /* ping-pong: no policy moves until stamp */
+#define REGION_FRESH       0x04 /* created by a split this epoch: not merged back yet */
+#define REGION_SPLIT_WANT  0x08 /* a partial access asked for a split (see pending) */
+
+/* A region's hint byte: 0 = none, else (kind + 1) | gpu << 4. */
+#define HINT_BYTE(kind, gpu) ((uint8_t) (((unsigned) (kind) + 1) | ((unsigned) (gpu) << 4)))
+#define HINT_KIND(b) ((b) ? (enum spm_hint_kind) (((b) & 0x0f) - 1) : SPM_HINT_NONE)
+#define HINT_GPU(b) ((unsigned) ((b) >> 4))
+
+/* Regions merged from neighbours never exceed this many granules, so one move stays within
+ * a reasonable share of an epoch's migration budget. */
+#define MERGE_MAX_GRANULES 64
+
+struct region {
+        uint32_t off;           /* start, in pages from the range's start */
+        uint32_t npages;        /* length in 4 KiB pages */
+        uint32_t last_move;     /* epoch index of the last location change; 0 = never */
+        float heat[SPM_MAX_ACCESSORS]; /* decayed accesses x e->scale */
+        uint8_t loc;
+        uint8_t prev_loc;       /* where it was before the last change: going back is a trip */
+        uint8_t flags;
+        uint8_t hint;           /* HINT_BYTE() or 0 */
+        uint8_t trips;          /* returns to prev_loc, moves no further apart than the window */
+        uint8_t reuse;          /* EWMA of "touched this epoch", 0..255 */
+        uint16_t moves;         /* saturating */
+};
+
+struct spm_range;
+static inline uint64_t region_bytes(const struct region *r) {
+        return (uint64_t) r->npages << PAGE_SHIFT;
+}
+
+struct spm_process;
+
+struct spm_range {
+        uint64_t start, end;    /* regions cover it without gaps, in address order */
+        uint64_t base;          /* start aligned down to the slot size: slot 0 */
+        struct region *r;
+        uint32_t n, n_alloc;
+        uint32_t *slot;         /* slot[i]: index of the first region overlapping slot i */
+        uint32_t n_slots;
+        unsigned slot_shift;    /* >= the granule, chosen so that n_slots <= n */
+};
+
+static inline uint64_t region_start(const struct spm_range *rg, const struct region *r) {
+        return rg->start + ((uint64_t) r->off << PAGE_SHIFT);
+}
+static inline uint64_t region_end(const struct spm_range *rg, const struct region *r) {
+        return region_start(rg, r) + region_bytes(r);
+}
+
+struct spm_hint_entry {
+        struct spm_hint h;
+        usec_t expires;         /* 0 = never */
+};
+
+struct spm_jobrec {
+        struct spm_job j;
+        uint64_t used[SPM_MAX_LOCS];  /* bytes of the job's regions per location */
+};
+
+struct spm_process {
+        uint32_t pid;
+        struct spm_jobrec *job;
+        struct spm_range *ranges;     /* sorted by start, disjoint */
+        size_t n_ranges, n_ranges_alloc;
+        size_t last_range;
+        struct spm_hint_entry *hints; /* in order of arrival; later ones win */
+        size_t n_hints, n_hints_alloc;
+        bool hints_dirty;
+};
+
+#define PENDING_MAX 65536
+
+struct pending_split {
+        uint32_t pid;
+        uint64_t lo, hi;        /* the partial access span, granule-aligned outward */
+};
+
+struct spm_engine {
+        struct spm_machine m;
+        struct spm_engine_config c;
+
+        /* Derived from m and c (engine_derive()). */
+        unsigned granule_shift;
+        float cost_us[SPM_MAX_ACCESSORS][SPM_MAX_LOCS]; /* usec per 64-byte access */
+        uint64_t capacity[SPM_MAX_LOCS];
+        int loc_gpu[SPM_MAX_LOCS];    /* the GPU whose home a location is, -1 for none/sysmem */
+        double epochs_per_half_life;
+
+        struct spm_jobrec **jobs;
+        size_t n_jobs, n_jobs_alloc;
+
+        struct spm_process **procs;   /* unordered */
+        size_t n_procs, n_procs_alloc;
+        struct spm_process **phash;   /* open addressing on pid, size a power of two */
+        size_t phash_size;
+        struct spm_process *last_proc;
+
+        struct pending_split *pending;
+        size_t n_pending, n_pending_alloc;
+        bool pending_overflow;
+
+        double scale;                 /* heat is stored multiplied by this */
+        uint32_t epoch;               /* epoch index, 1 before the first epoch call */
+        usec_t now;
+        bool started;
+
+        uint64_t used[SPM_MAX_LOCS];
+        uint64_t n_regions;
+        struct spm_engine_stats st;
+};
+
+/* engine.c */
+void engine_debug(const struct spm_engine *e, const char *fmt, ...) _printf_(2, 3);
+struct spm_process *engine_process(struct spm_engine *e, uint32_t pid);
+struct spm_jobrec *engine_job(struct spm_engine *e, uint64_t id);
+
+/* regions.c */
+struct spm_range *process_range_find(struct spm_process *p, uint64_t addr);
+uint32_t range_region_index(const struct spm_engine *e, const struct spm_range *rg,
+                            uint64_t addr);
+int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg);
+int range_cut(struct spm_engine *e, struct spm_range *rg, const uint64_t *cuts, size_t n);
+int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint64_t hi);
+void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *rg);
+void range_free_regions(struct spm_engine *e, struct spm_process *p, struct spm_range *rg);
+bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region *r,
+                     unsigned to, bool counted);
+bool region_quarantine_over(const struct spm_engine *e, const struct region *r);
+int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
+                             unsigned loc, unsigned only_from);
+int engine_apply_pending_splits(struct spm_engine *e);
+
+/* hints.c */
+int engine_hints_epoch(struct spm_engine *e);
+
+/* plan.c */
+int plan_push(struct spm_plan *p, const struct spm_move *m);
+int plan_push_held(struct spm_plan *p, const struct spm_move *m);
+int plan_finish(const struct spm_engine *e, struct spm_plan *p);

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The epoch: decide where every region should be and plan the moves that get it there.
+ * The steps are numbered as in docs/policy.md.
+ *
+ * Cost model. Heat gives each region a rate per accessor (accesses per epoch, decayed). At
+ * location l the region costs C(l) = sum_a rate_a * access_us(a, l) per epoch, so the CPU
+ * reading VRAM in place costs CPU time like anything else. Moving it from s to t saves
+ * C(s) - C(t) per epoch for as long as it stays, expected to be the horizon H (epochs), and
+ * costs one migration (call + bytes / copy bandwidth). A move is worth it when
+ *     H * f * (C(s) - C(t)) > hysteresis * migration cost,
+ * where f discounts regions seen in a single epoch only (a stream touches each page once per
+ * sweep: its heat is real, its reuse is not). Making room charges the victims too: their lost
+ * saving over H, their migration, and the fault the GPU will take when it touches them again.
+ *
+ * Selection is greedy by benefit density (saving per byte) under every GPU's capacity, every
+ * job's quota and the per-link migration budget. Only the best few candidates are ever sorted:
+ * a histogram on the density picks the cut that covers the epoch's budget (no sort of the
+ * population), and the region pass itself is linear.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-internal.h"
+
+#define SORT_ALL_BELOW 4096
+#define VICTIM_WALK 64
+#define KEY_PIN 1e30
+#define KEY_HINT_HOT 1e20
+
+struct item {
+        double key;             /* candidates: density, higher first; victims: -density */
+        double gain;            /* candidates: saving over H; victims: saving lost over H */
+        double cost;            /* migration (victims: + the fault to come back) */
+        uint64_t bytes;
+        uint64_t start;
+        struct spm_process *p;
+        struct spm_range *rg;
+        uint32_t idx;
+        uint8_t from, to, reason;
+        bool forced, taken;
+};
+
+struct vec {
+        struct item *v;
+        size_t n, n_alloc;
+};
+
+static int vec_push(struct vec *v, const struct item *it) {
+        if (v->n == v->n_alloc) {
+                size_t n = MAX(v->n_alloc * 2, 64);
+                struct item *x = realloc(v->v, n * sizeof(*x));
+                if (!x)
+                        return -ENOMEM;
+                v->v = x;
+                v->n_alloc = n;
+        }
+        v->v[v->n++] = *it;
+        return 0;
+}
+
+/* Higher key first; exact ties by (pid, start) so the order never depends on the input's. */
+static int item_cmp(const void *a, const void *b) {
+        const struct item *x = a, *y = b;
+        if (x->key != y->key)
+                return x->key > y->key ? -1 : 1;
+        if (x->p->pid != y->p->pid)
+                return x->p->pid < y->p->pid ? -1 : 1;
+        return (x->start > y->start) - (x->start < y->start);
+}
+
+static uint64_t key_bits(double k) {
+        uint64_t u;
+        memcpy(&u, &k, sizeof(u));
+        return (u >> 63) ? ~u : u | (1ULL << 63);
+}
+
+/* Sorts the best items to the front and returns how many are sorted: all of them when few,
+ * else the ones above a histogram cut that covers `need` bytes (whole bucket included). */
+static int select_top(struct vec *v, uint64_t need, size_t *ret) {
+        if (v->n <= SORT_ALL_BELOW) {
+                qsort(v->v, v->n, sizeof(*v->v), item_cmp);
+                *ret = v->n;
+                return 0;
+        }
+        _cleanup_free_ uint64_t *hist = calloc(1 << 16, sizeof(*hist));
+        if (!hist)
+                return -ENOMEM;
+        for (size_t i = 0; i < v->n; i++)
+                hist[key_bits(v->v[i].key) >> 48] += v->v[i].bytes;
+        uint64_t sum = 0;
+        unsigned cut = 0;
+        for (unsigned b = (1 << 16); b > 0; b--) {
+                sum += hist[b - 1];
+                if (sum >= need) {
+                        cut = b - 1;
+                        break;
+                }
+        }
+        size_t m = 0;
+        for (size_t i = 0; i < v->n; i++)
+                if ((key_bits(v->v[i].key) >> 48) >= cut) {
+                        struct item t = v->v[m];
+                        v->v[m++] = v->v[i];
+                        v->v[i] = t;
+                }
+        qsort(v->v, m, sizeof(*v->v), item_cmp);
+        *ret = m;
+        return 0;
+}
+
+struct epoch_ctx {
+        struct spm_engine *e;
+        struct spm_plan *plan;
+        double rate_k;                  /* stored heat -> accesses per epoch */
+        double H;
+        uint64_t in_budget[SPM_MAX_LOCS], out_budget[SPM_MAX_LOCS];
+        struct vec cands;
+        struct vec victims[SPM_MAX_LOCS];
+        size_t n_victims_sorted[SPM_MAX_LOCS];
+        size_t victim_cursor[SPM_MAX_LOCS];
+};
+
+static void epoch_ctx_done(struct epoch_ctx *x) {
+        free(x->cands.v);
+        for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
+                free(x->victims[l].v);
+}
+
+static uint64_t quota_for(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
+        int g = e->loc_gpu[l];
+        if (g < 0)
+                return UINT64_MAX;
+        if (!(j->j.gpu_mask & (1u << g)))
+                return 0;
+        return j->j.vram_quota[g];
+}
+
+static bool loc_allowed(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
+        return l == SPM_LOC_SYSMEM || (quota_for(e, j, l) > 0 && e->capacity[l] > 0);
+}
+
+static double migrate_cost(const struct spm_engine *e, uint64_t bytes) {
+        return spm_machine_migrate_usec(&e->m, bytes);
+}
+
+static int hold(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                struct region *r) {
+        x->plan->n_quarantined++;
+        return plan_push_held(x->plan, &(struct spm_move) {
+                .pid = p->pid,
+                .job_id = p->job->j.id,
+                .start = region_start(rg, r),
+                .length = region_bytes(r),
+                .from = r->loc,
+                .to = r->loc,
+                .reason = SPM_REASON_QUARANTINE,
+        });
+}
+
+/* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
+ * candidate (it wants to move) and/or a victim (it sits in VRAM and could make room). */
+static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                        uint32_t idx) {
+        struct spm_engine *e = x->e;
+        struct region *r = &rg->r[idx];
+        const struct spm_jobrec *j = p->job;
+        int ret;
+
+        /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
+         * reach 48. */
+        unsigned u = r->reuse - r->reuse / 8u + ((r->flags & REGION_TOUCHED) ? 32u : 0u);
+        r->reuse = (uint8_t) MIN(u, 255u);
+        r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
+
+        /* 4b. quarantine: report the new ones, release the served ones. */
+        if (r->flags & REGION_QUARANTINED) {
+                if (r->last_move == e->epoch) {
+                        ret = hold(x, p, rg, r);
+                        if (ret < 0)
+                                return ret;
+                }
+                if (!region_quarantine_over(e, r))
+                        return 0;
+                r->flags &= (uint8_t) ~REGION_QUARANTINED;
+        }
+        if (j->j.frozen)
+                return 0;
+
+        enum spm_hint_kind hint = HINT_KIND(r->hint);
+        unsigned hgpu = HINT_GPU(r->hint);
+        bool settled = r->last_move == 0 || e->epoch - r->last_move >= e->c.min_residency_epochs;
+        uint64_t bytes = region_bytes(r);
+        unsigned cur = r->loc;
+
+        /* 4c. rates per accessor; a cold hint zeroes the GPUs', a streaming one keeps them
+         * out of the saving. */
+        double rate[SPM_MAX_ACCESSORS], sum = 0;
+        unsigned n_acc = e->m.n_accessors;
+        for (unsigned a = 0; a < n_acc; a++) {
+                rate[a] = r->heat[a] * x->rate_k;
+                if (a != SPM_ACC_CPU && (hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING))
+                        rate[a] = 0;
+                sum += rate[a];
+        }
+        if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
+            hint != SPM_HINT_HOT)
+                return 0;
+        double f = r->reuse >= 48 ? 1.0 : 0.5;
+
+        /* 4d. cost per epoch at the current location and at every location worth a look:
+         * RAM and the homes of the accessors that touch it. */
+        double c_cur = 0;
+        for (unsigned a = 0; a < n_acc; a++)
+                c_cur += rate[a] * e->cost_us[a][cur];
+        unsigned best = cur;
+        double c_best = c_cur;
+        for (unsigned a = 0; a < n_acc; a++) {
+                unsigned l = a == 0 ? SPM_LOC_SYSMEM : e->m.home[a];
+                if (a != 0 && rate[a] <= 0)
+                        continue;
+                if (l == best || !loc_allowed(e, j, l))
+                        continue;
+                double c = 0;
+                for (unsigned b = 0; b < n_acc; b++)
+                        c += rate[b] * e->cost_us[b][l];
+                if (c < c_best || (c == c_best && l < best && best != cur)) {
+                        c_best = c;
+                        best = l;
+                }
+        }
+
+        /* 4e. a victim: in VRAM, movable, not held there by a hint. */
+        bool quota_gone = cur != SPM_LOC_SYSMEM && !loc_allowed(e, j, cur);
+        if (cur != SPM_LOC_SYSMEM && settled && hint != SPM_HINT_PIN_GPU &&
+            hint != SPM_HINT_HOT) {
+                double c_ram = 0, gpu_rate = 0;
+                for (unsigned a = 0; a < n_acc; a++) {
+                        c_ram += rate[a] * e->cost_us[a][SPM_LOC_SYSMEM];
+                        if (a != SPM_ACC_CPU)
+                                gpu_rate += rate[a];
+                }
+                double price = x->H * f * (c_ram - c_cur);
+                double cost = migrate_cost(e, bytes) +
+                              (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
+                ret = vec_push(&x->victims[cur], &(struct item) {
+                        .key = -(price / (double) bytes),
+                        .gain = price,
+                        .cost = cost,
+                        .bytes = bytes,
+                        .start = region_start(rg, r),
+                        .p = p, .rg = rg, .idx = idx,
+                        .from = (uint8_t) cur, .to = SPM_LOC_SYSMEM,
+                        .reason = quota_gone ? SPM_REASON_QUOTA : SPM_REASON_DISPLACED,
+                });
+                if (ret < 0)
+                        return ret;
+        }
+
+        /* 4f. a candidate: hints first, then the cost model. */
+        struct item c = {
+                .bytes = bytes,
+                .start = region_start(rg, r),
+                .p = p, .rg = rg, .idx = idx,
+                .from = (uint8_t) cur,
+                .cost = migrate_cost(e, bytes),
+        };
+        if (hint == SPM_HINT_PIN_RAM) {
+                if (cur == SPM_LOC_SYSMEM)
+                        return 0;
+                c.to = SPM_LOC_SYSMEM;
+                c.reason = SPM_REASON_PIN;
+                c.forced = true;
+                c.key = KEY_PIN;
+        } else if (hint == SPM_HINT_PIN_GPU || hint == SPM_HINT_HOT) {
+                unsigned l = e->m.home[SPM_ACC_GPU(hgpu)];
+                if (cur == l || !loc_allowed(e, j, l))
+                        return 0;
+                if (hint == SPM_HINT_HOT && !settled)
+                        return 0;
+                c.to = (uint8_t) l;
+                c.reason = hint == SPM_HINT_PIN_GPU ? SPM_REASON_PIN : SPM_REASON_HINT_HOT;
+                c.forced = true;
+                c.key = (hint == SPM_HINT_PIN_GPU ? KEY_PIN : KEY_HINT_HOT) -
+                        (double) bytes / 1e6;
+        } else {
+                if (best == cur || !settled)
+                        return 0;
+                if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
+                        return 0;
+                c.to = (uint8_t) best;
+                c.gain = x->H * f * (c_cur - c_best);
+                if (c.gain <= e->c.hysteresis * c.cost)
+                        return 0;
+                c.key = c.gain / (double) bytes;
+                if (best != SPM_LOC_SYSMEM)
+                        c.reason = SPM_REASON_HOT;
+                else if (hint == SPM_HINT_COLD)
+                        c.reason = SPM_REASON_HINT_COLD;
+                else
+                        c.reason = rate[SPM_ACC_CPU] > 0 ? SPM_REASON_CPU_HOT : SPM_REASON_COLD;
+        }
+        return vec_push(&x->cands, &c);
+}
+
+static bool budget_ok(const struct epoch_ctx *x, unsigned from, unsigned to, uint64_t bytes) {
+        return (from == SPM_LOC_SYSMEM || x->out_budget[from] >= bytes) &&
+               (to == SPM_LOC_SYSMEM || x->in_budget[to] >= bytes);
+}
+
+static void budget_take(struct epoch_ctx *x, unsigned from, unsigned to, uint64_t bytes) {
+        if (from != SPM_LOC_SYSMEM)
+                x->out_budget[from] -= bytes;
+        if (to != SPM_LOC_SYSMEM)
+                x->in_budget[to] -= bytes;
+}
+
+/* Books one move: the region is at its destination from now on (in flight), and the plan
+ * gets the move with its share of the group's benefit and cost. */
+static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, double cost,
+                      enum spm_reason reason) {
+        struct spm_engine *e = x->e;
+        struct region *r = &it->rg->r[it->idx];
+        int ret;
+
+        budget_take(x, it->from, it->to, it->bytes);
+        if (region_relocate(e, it->p, r, it->to, true)) {
+                ret = hold(x, it->p, it->rg, r);
+                if (ret < 0)
+                        return ret;
+        }
+        it->taken = true;
+        e->st.moves_planned++;
+        if (it->to == SPM_LOC_SYSMEM)
+                e->st.bytes_to_ram += it->bytes;
+        else
+                e->st.bytes_to_gpu += it->bytes;
+        x->plan->bytes_planned += it->bytes;
+        return plan_push(x->plan, &(struct spm_move) {
+                .pid = it->p->pid,
+                .job_id = it->p->job->j.id,
+                .start = it->start,
+                .length = it->bytes,
+                .from = it->from,
+                .to = it->to,
+                .reason = reason,
+                .benefit_usec = benefit,
+                .cost_usec = cost,
+        });
+}
+
+static int64_t room_of(const struct spm_engine *e, unsigned l) {
+        return (int64_t) e->capacity[l] - (int64_t) e->used[l];
+}
+
+static int64_t job_room(const struct spm_engine *e, const struct spm_jobrec *j, unsigned l) {
+        uint64_t q = quota_for(e, j, l);
+        if (q == UINT64_MAX)
+                return INT64_MAX;
+        return (int64_t) MIN(q, (uint64_t) INT64_MAX) - (int64_t) j->used[l];
+}
+
+/* Step 5a: a location or a job over its budget (the capacity or a quota shrank, or the driver
+ * overfilled it) gives back its cheapest regions first, within the migration budget. */
+static int enforce_budgets(struct epoch_ctx *x) {
+        struct spm_engine *e = x->e;
+        int ret;
+
+        for (unsigned l = 1; l < e->m.n_locs; l++) {
+                struct vec *v = &x->victims[l];
+                for (size_t i = 0; i < x->n_victims_sorted[l]; i++) {
+                        struct item *it = &v->v[i];
+                        bool over_cap = room_of(e, l) < 0;
+                        bool over_quota = job_room(e, it->p->job, l) < 0;
+                        if (it->taken || !(over_cap || over_quota))
+                                continue;
+                        if (!budget_ok(x, it->from, it->to, it->bytes)) {
+                                x->plan->bytes_deferred += it->bytes;
+                                continue;
+                        }
+                        enum spm_reason why = over_quota ? SPM_REASON_QUOTA : SPM_REASON_COLD;
+                        ret = apply_move(x, it, MAX(it->cost, 0), it->cost, why);
+                        if (ret < 0)
+                                return ret;
+                }
+        }
+        return 0;
+}
+
+/* Step 5b: one candidate. Demotions need only the budget; a move into VRAM may need victims
+ * (cheapest first; for a quota, the job's own), and then the whole group must pay:
+ *     gain - sum(victim loss) > hysteresis * (cost + sum(victim cost)),
+ * unless the candidate is forced by a pin or hint (victims are never forced ones). */
+static int place_candidate(struct epoch_ctx *x, struct item *c) {
+        struct spm_engine *e = x->e;
+        unsigned to = c->to;
+        struct item *picked[VICTIM_WALK];
+        size_t n_picked = 0;
+        int ret;
+
+        if (c->rg->r[c->idx].loc != c->from)
+                return 0; /* moved as a victim already */
+        if (!budget_ok(x, c->from, to, c->bytes)) {
+                x->plan->bytes_deferred += c->bytes;
+                return 0;
+        }
+        if (to == SPM_LOC_SYSMEM) {
+                if (!c->forced && !(c->gain > e->c.hysteresis * c->cost))
+                        return 0;
+                return apply_move(x, c, c->forced ? MAX(c->gain, c->cost) : c->gain, c->cost,
+                                  c->reason);
+        }
+
+        int64_t need_cap = (int64_t) c->bytes - room_of(e, to);
+        int64_t need_quota = (int64_t) c->bytes - job_room(e, c->p->job, to);
+        double loss = 0, vcost = 0;
+        uint64_t vbytes = 0;
+        struct vec *v = &x->victims[to];
+        size_t i = x->victim_cursor[to];
+        while (i < x->n_victims_sorted[to] && v->v[i].taken)
+                i++;
+        x->victim_cursor[to] = i;
+        for (size_t walked = 0; (need_cap > 0 || need_quota > 0) && i < x->n_victims_sorted[to] &&
+                                walked < VICTIM_WALK;
+             i++, walked++) {
+                struct item *w = &v->v[i];
+                if (w->taken || w->rg->r[w->idx].loc != to)
+                        continue;
+                bool same_job = w->p->job == c->p->job;
+                if (!(need_cap > 0 || same_job))
+                        continue;
+                /* Victims come cheapest first: once one is denser than the candidate, no
+                 * later one can pay. */
+                if (!c->forced && -w->key >= c->key)
+                        break;
+                picked[n_picked++] = w;
+                loss += w->gain;
+                vcost += w->cost;
+                vbytes += w->bytes;
+                need_cap -= (int64_t) w->bytes;
+                if (same_job)
+                        need_quota -= (int64_t) w->bytes;
+        }
+        if (need_cap > 0 || need_quota > 0)
+                return 0;
+        if (vbytes > 0 && x->out_budget[to] < vbytes) {
+                x->plan->bytes_deferred += c->bytes;
+                return 0;
+        }
+        double G = c->gain - loss, C = c->cost + vcost;
+        if (!c->forced && !(G > e->c.hysteresis * C))
+                return 0;
+        if (c->forced)
+                G = MAX(G, C);
+
+        /* The group shares its net saving and its cost in proportion to bytes, so every move
+         * of it carries benefit >= cost. */
+        double total = (double) (c->bytes + vbytes);
+        for (size_t k = 0; k < n_picked; k++) {
+                double w = (double) picked[k]->bytes / total;
+                ret = apply_move(x, picked[k], G * w, C * w, picked[k]->reason);
+                if (ret < 0)
+                        return ret;
+        }
+        double w = (double) c->bytes / total;
+        return apply_move(x, c, G * w, C * w, c->reason);
+}
+
+/* Step 6 lives in plan.c (order, coalesce, capacity-safe order); step 7: decay. */
+static void decay(struct spm_engine *e, usec_t dt) {
+        e->scale *= exp2((double) dt / (double) e->c.half_life_usec);
+        if (e->scale < 0x1p40)
+                return;
+        /* Fold the scale back into the regions before floats run out of exponent. */
+        float k = (float) (1.0 / e->scale);
+        for (size_t i = 0; i < e->n_procs; i++)
+                for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
+                        struct spm_range *rg = &e->procs[i]->ranges[q];
+                        for (uint32_t t = 0; t < rg->n; t++)
+                                for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
+                                        rg->r[t].heat[a] *= k;
+                }
+        e->scale = 1.0;
+}
+
+static void plan_reset(struct spm_plan *plan, usec_t now) {
+        plan->now = now;
+        plan->n_moves = 0;
+        plan->n_held = 0;
+        plan->bytes_planned = 0;
+        plan->bytes_deferred = 0;
+        plan->n_quarantined = 0;
+}
+
+int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
+        struct epoch_ctx x = { .e = e, .plan = plan };
+        usec_t dt;
+        int r;
+
+        if (!e || !plan)
+                return -EINVAL;
+        plan_reset(plan, now);
+
+        /* 1. Clock. A clock going back is taken as no time passing. */
+        dt = !e->started ? e->c.epoch_usec : now > e->now ? now - e->now : 0;
+        if (!e->started || now > e->now)
+                e->now = now;
+        e->started = true;
+
+        /* 2. Hints: expire, re-stamp. */
+        r = engine_hints_epoch(e);
+        if (r < 0)
+                goto finish;
+
+        /* 3. Regions adapt: split where partial accesses showed a spot, merge look-alikes. */
+        r = engine_apply_pending_splits(e);
+        if (r < 0)
+                goto finish;
+        if (e->epoch % e->c.merge_interval_epochs == 0)
+                for (size_t i = 0; i < e->n_procs; i++)
+                        for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
+                                range_merge(e, e->procs[i], &e->procs[i]->ranges[q]);
+
+        /* 4. Score every region (one linear pass). */
+        x.rate_k = (1.0 - exp2(-1.0 / e->epochs_per_half_life)) / e->scale;
+        x.H = e->c.horizon_epochs;
+        uint64_t budget = e->c.migrate_budget_bytes
+                ? e->c.migrate_budget_bytes
+                : (uint64_t) (e->m.migrate_gbps * 1000.0 * (double) e->c.epoch_usec);
+        for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
+                x.in_budget[l] = x.out_budget[l] = budget;
+        for (size_t i = 0; i < e->n_procs; i++)
+                for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
+                        struct spm_range *rg = &e->procs[i]->ranges[q];
+                        for (uint32_t t = 0; t < rg->n; t++) {
+                                r = score_region(&x, e->procs[i], rg, t);
+                                if (r < 0)
+                                        goto finish;
+                        }
+                }
+
+        /* 5. Select: only the best candidates and the cheapest victims that the budget could
+         * ever move get sorted. */
+        uint64_t total_budget = 0;
+        for (unsigned l = 1; l < e->m.n_locs; l++) {
+                total_budget += 2 * budget;
+                r = select_top(&x.victims[l], 2 * budget + (uint64_t) MAX(-room_of(e, l), 0),
+                               &x.n_victims_sorted[l]);
+                if (r < 0)
+                        goto finish;
+        }
+        r = enforce_budgets(&x);
+        if (r < 0)
+                goto finish;
+        size_t n_sorted;
+        r = select_top(&x.cands, 2 * total_budget, &n_sorted);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < n_sorted; i++) {
+                r = place_candidate(&x, &x.cands.v[i]);
+                if (r < 0)
+                        goto finish;
+        }
+        for (size_t i = n_sorted; i < x.cands.n; i++)
+                plan->bytes_deferred += x.cands.v[i].bytes;
+
+        /* 6. Order and coalesce the plan. */
+        r = plan_finish(e, plan);
+        if (r < 0)
+                goto finish;
+        r = (int) MIN(plan->n_moves, (size_t) INT32_MAX);
+finish:
+        /* 7. Decay (lazily: one multiplication) and advance the epoch, even on failure, so
+         * time stays consistent. */
+        decay(e, dt);
+        e->epoch++;
+        e->st.epochs++;
+        epoch_ctx_done(&x);
+        return r;
+}
+
+int spm_engine_drain(struct spm_engine *e, unsigned gpu, uint64_t job_id, struct spm_plan *plan) {
+        _cleanup_free_ struct spm_process **order = NULL;
+        unsigned l;
+        int r;
+
+        if (!e || !plan || gpu >= e->m.n_gpus)
+                return -EINVAL;
+        if (job_id != 0 && !engine_job(e, job_id))
+                return -ENOENT;
+        l = e->m.home[SPM_ACC_GPU(gpu)];
+        plan_reset(plan, e->now);
+        if (l == SPM_LOC_SYSMEM)
+                return 0;
+
+        /* Placement must not bring it back: the drained jobs lose their quota there (a
+         * later spm_engine_job_set() restores it). */
+        for (size_t i = 0; i < e->n_jobs; i++)
+                if (job_id == 0 || e->jobs[i]->j.id == job_id)
+                        e->jobs[i]->j.vram_quota[gpu] = 0;
+
+        for (size_t i = 0; i < e->n_procs; i++) {
+                struct spm_process *p = e->procs[i];
+                if (job_id != 0 && p->job->j.id != job_id)
+                        continue;
+                for (size_t q = 0; q < p->n_ranges; q++) {
+                        struct spm_range *rg = &p->ranges[q];
+                        for (uint32_t t = 0; t < rg->n; t++) {
+                                struct region *x = &rg->r[t];
+                                if (x->loc != l)
+                                        continue;
+                                double cost = migrate_cost(e, region_bytes(x));
+                                struct spm_move m = {
+                                        .pid = p->pid,
+                                        .job_id = p->job->j.id,
+                                        .start = region_start(rg, x),
+                                        .length = region_bytes(x),
+                                        .from = (uint8_t) l,
+                                        .to = SPM_LOC_SYSMEM,
+                                        .reason = SPM_REASON_DRAIN,
+                                        .benefit_usec = cost,
+                                        .cost_usec = cost,
+                                };
+                                (void) region_relocate(e, p, x, SPM_LOC_SYSMEM, true);
+                                x->flags &= (uint8_t) ~REGION_QUARANTINED;
+                                r = plan_push(plan, &m);
+                                if (r < 0)
+                                        return r;
+                                plan->bytes_planned += m.length;
+                                e->st.bytes_to_ram += m.length;
+                                e->st.moves_planned++;
+                        }
+                }
+        }
+        r = plan_finish(e, plan);
+        if (r < 0)
+                return r;
+        return (int) MIN(plan->n_moves, (size_t) INT32_MAX);
+}
