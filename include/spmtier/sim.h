@@ -273,6 +273,8 @@ extern const struct spm_sim_policy spm_sim_policy_damos_like;
 extern const struct spm_sim_policy spm_sim_policy_static_opt;
 extern const struct spm_sim_policy spm_sim_policy_clairvoyant;
 extern const struct spm_sim_policy spm_sim_policy_exact;
+/* The engine (sim-spmtier.c, in libspmsimengine: links libspmpolicy). */
+extern const struct spm_sim_policy spm_sim_policy_spmtier;
 
 /* Baselines and heuristic oracles, NULL-terminated (spmtier is registered by spmsim when the
  * engine is linked). */
