@@ -42,7 +42,8 @@ void spm_sim_optimum_done(struct spm_sim_optimum *o) {
 struct entry {
         uint32_t region;
         uint32_t epoch;
-        int64_t w;          /* ns, best fast location */
+        int64_t w;          /* ns, best fast location (rounded for the flow) */
+        double wd;          /* ns, exact */
         uint8_t loc;        /* that location */
 };
 
@@ -75,12 +76,13 @@ static int collect_entries(const struct spm_machine *m, const struct spm_simtrac
                                         if (y->fast[l])
                                                 gain[l] += a->ops * (base - spm_machine_access_ns(m, a->accessor, l));
                         }
-                        struct entry en = { .region = r, .epoch = e, .w = INT64_MIN };
+                        struct entry en = { .region = r, .epoch = e, .wd = -INFINITY };
                         for (unsigned l = 0; l < m->n_locs; l++)
-                                if (y->fast[l] && llround(gain[l]) > en.w) {
-                                        en.w = llround(gain[l]);
+                                if (y->fast[l] && gain[l] > en.wd) {
+                                        en.wd = gain[l];
                                         en.loc = (uint8_t) l;
                                 }
+                        en.w = llround(en.wd);
                         v[n++] = en;
                 }
         *ret = v;
@@ -167,6 +169,10 @@ int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
                 .down = to_ns(spm_machine_migrate_usec(m, t->granule)),
         };
         cost.first = MIN(cost.first, to_ns(m->fault_usec));
+        /* The same in exact microseconds, for the objective. */
+        double first_usec = MIN(m->migrate_call_usec, m->fault_usec);
+        double up_usec = MIN(spm_machine_migrate_usec(m, t->granule), spm_machine_fault_usec(m, t->granule));
+        double down_usec = spm_machine_migrate_usec(m, t->granule);
         uint64_t K = 0;
         for (unsigned l = 0; l < m->n_locs; l++)
                 if (y.fast[l])
@@ -328,6 +334,21 @@ int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
                                 stay_end[k] = kept && to_end[j] >= 0 && spm_mcf_flow(g, to_end[j]) > 0;
                         }
         }
+
+        /* The objective in floating point from the schedule itself, so that replaying it in
+         * the simulator gives the same figure (the flow's integer nanoseconds round). */
+        double usec = base_usec;
+        for (uint32_t p = 0; p < t->n_regions; p++)
+                for (uint32_t k = start[p]; k < start[p + 1]; k++) {
+                        if (!res[k])
+                                continue;
+                        usec -= en[idx[k]].wd / 1000.0;
+                        if (k == start[p] || !chained[k - 1])
+                                usec += k == start[p] ? first_usec : up_usec;
+                        if (!chained[k] && !stay_end[k])
+                                usec += down_usec;
+                }
+        o.time_usec = usec;
 
         o.schedule = malloc(MAX((size_t) t->n_regions * t->n_epochs, (size_t) 1));
         if (!o.schedule)

@@ -412,6 +412,13 @@ int spm_sim_run(const struct spm_machine *m, const struct spm_simtrace *t,
                         if (r < 0)
                                 goto finish;
                 }
+                /* The epoch's accesses are concurrent: first what the driver does about them
+                 * (faults, evictions), then every access is served from where its region ended
+                 * up. A region faulted in and evicted again within one epoch thus pays both
+                 * moves and gains nothing, as interleaved accesses would; charging in trace
+                 * order instead would let a fault-driven policy time-share VRAM between
+                 * regions within an epoch, which no epoch-level schedule (and no real
+                 * interleaving) allows. */
                 for (size_t i = t->epoch_start[e]; i < t->epoch_start[e + 1]; i++) {
                         const struct spm_sim_access *a = &t->acc[i];
 
@@ -419,6 +426,10 @@ int spm_sim_run(const struct spm_machine *m, const struct spm_simtrace *t,
                                 s.drv->cpu_touch(&s, a->region);
                         else
                                 s.drv->gpu_touch(&s, a->region, a->accessor - 1);
+                }
+                for (size_t i = t->epoch_start[e]; i < t->epoch_start[e + 1]; i++) {
+                        const struct spm_sim_access *a = &t->acc[i];
+
                         charge_access(&s, a);
                         if (p->observe)
                                 p->observe(&s, s.pstate, a, s.loc[a->region]);

@@ -10,10 +10,11 @@
  *     granules spreads its accesses over them by overlap;
  *   - a region starts unpopulated; its first touch populates it (CPU: system RAM; GPU under
  *     XNACK: the GPU's VRAM, a fault without copy, unless PREFERRED_LOC says otherwise);
- *   - every access of epoch e is charged at the region's location during e:
+ *   - the accesses of an epoch are concurrent: the driver handles all of them first (faults,
+ *     evictions), then every access of epoch e is charged at where its region is then:
  *     ops x spm_machine_access_ns(accessor, location);
  *   - moves a policy plans at the start of epoch e take effect for all of e; a fault that
- *     migrates takes effect for the faulting epoch;
+ *     migrates takes effect for the faulting epoch (unless evicted again within it);
  *   - a migration costs migrate_call_usec + granule / migrate_gbps (explicit) or fault_usec +
  *     granule / migrate_gbps (fault); populating an unpopulated region costs the call (explicit)
  *     or fault_usec (fault), no copy; mapping-only faults cost nothing (all policies take them);
