@@ -186,6 +186,7 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                                 status < 0 ? "  (VRAM full: prefetch did nothing)"
                                 : moved < mv->length ? "  (partial)" : "");
         }
+        uint64_t held = 0;
         for (size_t i = 0; i < st->plan.n_held; i++) {
                 const struct spm_move *mv = &st->plan.held[i];
 
@@ -194,8 +195,14 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                         if (r != UINT32_MAX)
                                 spm_sim_set_preferred(s, r, mv->from);
                 }
-                spm_sim_explain(s, "epoch %4u  pid %u 0x%" PRIx64 " held in %s: ping-pong "
-                                "quarantine", e, mv->pid, mv->start, m->loc_name[mv->from]);
+                held += mv->length;
+        }
+        if (held > 0) {
+                char len[16];
+                fmt_bytes(len, sizeof(len), held);
+                spm_sim_explain(s, "epoch %4u  %zu range(s), %s, held where they are "
+                                "(PREFERRED_LOC pinned): ping-pong quarantine", e,
+                                st->plan.n_held, len);
         }
         return 0;
 }
