@@ -10,9 +10,9 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools
+REQUIRED_SUITES ?= unit tools sim
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools
+SUITES     ?= unit tools sim
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The spmtier engine (policy.h) as a simulator policy, wired the way spmtierd wires it:
- *   - the driver keeps its own behaviour (GPU faults migrate, TTM evicts) and the engine hears
- *     of it like the daemon does from SMI events: spm_engine_gpu_fault(), set_location();
+ *   - ranges are registered with PREFERRED_LOC = system memory, so GPU faults map rather than
+ *     migrate; whatever the driver still does (TTM eviction, DEVICE_PRIVATE migrate-back) the
+ *     engine hears of like the daemon does from SMI events: gpu_fault(), set_location();
  *   - accesses of epoch e reach the engine during e (counters/samples), its plan runs at the
  *     start of e + 1 through the KFD mover (PREFETCH_LOC + PREFERRED_LOC per move);
  *   - a prefetch into a full VRAM "succeeds" without moving: the mover reports -EAGAIN, as the
@@ -46,6 +47,33 @@ static uint32_t region_of(const struct spm_simtrace *t, uint32_t pid, uint64_t a
         return UINT32_MAX;
 }
 
+/*
+ * Who decides placement. Once a range holds data, the mover pins it with PREFERRED_LOC (where
+ * it is; the engine's moves change it): GPU faults then map instead of migrating, and the
+ * engine alone decides what lives in VRAM. Leaving fault migration on makes the driver and the
+ * engine fight (the engine can only quarantine what the driver bounces). Untouched ranges stay
+ * unpinned while every VRAM has room, so a GPU's first touch allocates in VRAM directly (a
+ * fault, no copy) as the driver would; as soon as a VRAM is full they are pinned to system
+ * memory, so first touches never make TTM evict.
+ */
+static bool vram_has_room(const struct spm_sim *s) {
+        const struct spm_machine *m = spm_sim_machine(s);
+
+        for (unsigned l = 0; l < m->n_locs; l++)
+                if (spm_sim_is_fast(s, l) && spm_sim_free(s, l) == 0)
+                        return false;
+        return true;
+}
+
+static void unpopulated_preference(struct spm_sim *s) {
+        const struct spm_simtrace *t = spm_sim_trace(s);
+        unsigned pref = vram_has_room(s) ? SPM_SIM_NO_PREF : spm_sim_backing(s);
+
+        for (uint32_t i = 0; i < t->n_regions; i++)
+                if (spm_sim_loc(s, i) == SPM_SIM_UNPOPULATED)
+                        spm_sim_set_preferred(s, i, pref);
+}
+
 static void spmtier_done(void *state) {
         struct spmtier_state *st = state;
 
@@ -71,6 +99,7 @@ static int spmtier_init(struct spm_sim *s, void **ret) {
         if (!st->told)
                 return -ENOMEM;
         memset(st->told, spm_sim_backing(s), MAX(t->n_regions, 1u));
+        unpopulated_preference(s);
 
         spm_engine_config_defaults(m, &c);
         c.epoch_usec = t->epoch_usec;
@@ -186,6 +215,8 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                                 status < 0 ? "  (VRAM full: prefetch did nothing)"
                                 : moved < mv->length ? "  (partial)" : "");
         }
+        unpopulated_preference(s);
+
         uint64_t held = 0;
         for (size_t i = 0; i < st->plan.n_held; i++) {
                 const struct spm_move *mv = &st->plan.held[i];
@@ -221,6 +252,8 @@ static void spmtier_observe(struct spm_sim *s, void *state, const struct spm_sim
         };
 
         tell(st, s, a->region);   /* first touch placed it somewhere */
+        if (spm_sim_preferred(s, a->region) == SPM_SIM_NO_PREF)
+                spm_sim_set_preferred(s, a->region, loc);
         (void) spm_engine_observe(st->engine, &acc);
 }
 
@@ -229,6 +262,11 @@ static void spmtier_driver_moved(struct spm_sim *s, void *state, uint32_t r, uns
         struct spmtier_state *st = state;
         const struct spm_simtrace *t = spm_sim_trace(s);
 
+        if (from == SPM_SIM_UNPOPULATED) {
+                spm_sim_set_preferred(s, r, to);
+                if (!vram_has_room(s))
+                        unpopulated_preference(s);
+        }
         if (fault && to != spm_sim_backing(s)) {
                 (void) spm_engine_gpu_fault(st->engine, t->regions[r].pid, t->regions[r].addr,
                                             t->granule, gpu, /* migrated= */ true);
