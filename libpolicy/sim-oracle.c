@@ -146,6 +146,67 @@ static void count_moves(const uint8_t *row, uint32_t n_epochs, uint32_t first_ep
         }
 }
 
+/*
+ * A Lagrangian lower bound for when the flow is too big: price every slot-epoch at lambda,
+ * let every region choose its best schedule alone paying lambda per epoch resident, and
+ * subtract lambda x K x epochs. For any lambda >= 0 this is <= the optimum (the capacity
+ * constraint is relaxed into the objective); it is concave in lambda, so a golden-section
+ * search finds the best uniform price. Linear in the number of entries per evaluation.
+ */
+static double lagrangian_profit(const struct entry *en, const uint32_t *idx, const uint32_t *start,
+                                const uint8_t *keep, uint32_t n_regions, uint32_t n_epochs,
+                                double first, double up, double down, double lambda) {
+        double total = 0;
+
+        for (uint32_t p = 0; p < n_regions; p++) {
+                uint32_t m = start[p + 1] - start[p];
+                if (m == 0 || !keep[p])
+                        continue;
+                const uint32_t *ix = idx + start[p];
+                double fin = en[ix[0]].wd / 1000.0 - first - lambda, fout = 0;
+                for (uint32_t i = 1; i < m; i++) {
+                        double gap = (double) (en[ix[i]].epoch - en[ix[i - 1]].epoch - 1) * lambda;
+                        /* Not resident in the gap: never was, or left after the last use (with
+                         * a price on slots, leaving and coming back can beat staying). */
+                        fout = MAX(fout, fin - down);
+                        fin = en[ix[i]].wd / 1000.0 - lambda + MAX(fin - gap, fout - up);
+                }
+                double tail = (double) (n_epochs - en[ix[m - 1]].epoch - 1) * lambda;
+                /* After the last use: stay to the end, or leave (then the slot is free). */
+                total += MAX(fout, MAX(fin - tail, fin - down));
+        }
+        return total;
+}
+
+static double lagrangian_bound(const struct entry *en, size_t n_en, const uint32_t *idx,
+                               const uint32_t *start, const uint8_t *keep, uint32_t n_regions,
+                               uint32_t n_epochs, double first, double up, double down,
+                               uint64_t K, double base_usec) {
+        double hi = 0;
+        for (size_t i = 0; i < n_en; i++)
+                hi = MAX(hi, en[i].wd / 1000.0);
+#define L(x) (base_usec - lagrangian_profit(en, idx, start, keep, n_regions, n_epochs, first, \
+                                            up, down, (x)) - (x) * (double) K * n_epochs)
+        const double phi = 0.6180339887498949;
+        double a = 0, b = hi, c = b - phi * (b - a), d = a + phi * (b - a);
+        double fc = L(c), fd = L(d), best = MAX(L(0), MAX(fc, fd));
+
+        for (int it = 0; it < 60 && b - a > 1e-9 * (hi + 1); it++) {
+                if (fc > fd) {
+                        b = d, d = c, fd = fc;
+                        c = b - phi * (b - a);
+                        fc = L(c);
+                } else {
+                        a = c, c = d, fc = fd;
+                        d = a + phi * (b - a);
+                        fd = L(d);
+                }
+                best = MAX(best, MAX(fc, fd));
+        }
+#undef L
+        return best;
+}
+
 int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
                     const struct spm_sim_config *c, struct spm_sim_optimum *ret) {
         struct spm_sim_layout y;
@@ -256,6 +317,21 @@ int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
         }
 
         o.exact = y.n_fast <= 1;
+        size_t n_kept_entries = 0;
+        for (size_t i = 0; i < n_en; i++)
+                n_kept_entries += keep[en[i].region];
+        double work = (double) n_kept_entries * (double) MIN(K, (uint64_t) n_kept_entries);
+        double max_work = c->oracle_max_work > 0 ? c->oracle_max_work : 3e8;
+        if (!fits && work > max_work) {
+                /* Too big for the flow in reasonable time: a valid lower bound instead. */
+                o.exact = false;
+                o.method = "lagrangian-bound";
+                o.time_usec = lagrangian_bound(en, n_en, idx, start, keep, t->n_regions,
+                                               t->n_epochs, first_usec, up_usec, down_usec, K,
+                                               base_usec);
+                *ret = o;
+                return 0;
+        }
         if (fits) {
                 o.method = "independent";
                 o.time_usec = base_usec - (double) independent / 1000.0;
@@ -322,6 +398,8 @@ int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
                 if (r < 0)
                         return r;
                 o.time_usec = base_usec + (double) total / 1000.0;
+                o.flow_nodes = n_nodes;
+                o.flow_phases = spm_mcf_phases(g);
                 /* Residency per entry from the serve arcs, chains from the chain arcs; both
                  * into region order. */
                 for (uint32_t p = 0; p < t->n_regions; p++)

@@ -120,6 +120,9 @@ struct spm_sim_config {
         /* The schedule spm_sim_policy_exact replays (from spm_sim_optimum(), exact only). */
         const struct spm_sim_optimum *optimum;
         const struct spm_sim_driver *driver;  /* NULL: spm_sim_kfd_driver */
+        /* Above this many (entries x capacity) the optimum falls back to a Lagrangian lower
+         * bound instead of the flow; 0 = 3e8 (about two minutes on one core). */
+        double oracle_max_work;
 };
 
 void spm_sim_config_defaults(struct spm_sim_config *ret);
@@ -287,10 +290,13 @@ const struct spm_sim_policy *spm_sim_policy_find(const char *name);
 struct spm_sim_optimum {
         double time_usec;       /* the optimum (exact) or a lower bound */
         bool exact;             /* false: a relaxation (several capacity-limited locations
-                                 * pooled, a region may switch between them for free) */
-        const char *method;     /* "independent", "min-cost-flow", "pooled-relaxation" */
+                                 * pooled, a region may switch between them for free; or the
+                                 * Lagrangian bound when the flow is too big) */
+        const char *method;     /* "independent", "min-cost-flow", "pooled-relaxation",
+                                 * "lagrangian-bound" (no schedule) */
         uint64_t migrations;
         uint64_t moved_bytes;
+        uint64_t flow_nodes, flow_arcs, flow_phases;  /* solver effort (0 without a flow) */
         /* when exact: the schedule, a residency location per region per epoch (backing =
          * not resident); n_regions x n_epochs */
         uint8_t *schedule;

@@ -492,6 +492,18 @@ TEST(oracle_matches_brute_force) {
                 ASSERT_NEAR(o.time_usec, want, 1e-3);
                 flows += strcmp(o.method, "min-cost-flow") == 0;
 
+                /* The Lagrangian fallback is a lower bound: never above the optimum. */
+                struct spm_sim_optimum lb;
+                struct spm_sim_config cl = c;
+                cl.oracle_max_work = 1e-9;
+                ASSERT_OK(spm_sim_optimum(&m, t, &cl, &lb));
+                if (strcmp(o.method, "independent") != 0) {
+                        ASSERT_STREQ(lb.method, "lagrangian-bound");
+                        ASSERT_FALSE(lb.exact);
+                }
+                ASSERT_TRUE(lb.time_usec <= want + 1e-6);
+                spm_sim_optimum_done(&lb);
+
                 /* Replaying the schedule in the simulator costs exactly the optimum. */
                 struct spm_sim_result r;
                 c.optimum = &o;
@@ -509,6 +521,39 @@ TEST(oracle_matches_brute_force) {
         }
         /* The capacity must have bound in some trials, or the flow was never tested. */
         ASSERT_GT(flows, 5);
+}
+
+TEST(lagrangian_bound_below_flow) {
+        struct spm_machine m;
+        ASSERT_OK(spm_machine_profile("mi250x-gcd", &m));
+        unsigned tight = 0;
+
+        /* Longer traces than brute force allows: gaps between uses, where leaving and
+         * re-entering must be considered. The flow is exact (checked above). */
+        for (unsigned trial = 0; trial < 300; trial++) {
+                _cleanup_(spm_simtrace_freep) struct spm_simtrace *t = new_trace();
+                unsigned R = 2 + rnd() % 4, E = 3 + rnd() % 8;
+                for (unsigned e = 0; e < E; e++)
+                        for (unsigned r = 0; r < R; r++)
+                                if (rnd() % 2)
+                                        add(t, e, r, rnd() % 4 == 0 ? CPU : GPU0, rnd() % 3000000);
+                add(t, E - 1, 0, GPU0, 1);
+                ASSERT_OK(spm_simtrace_finish(t));
+
+                struct spm_sim_config c;
+                struct spm_sim_optimum o, lb;
+                spm_sim_config_defaults(&c);
+                c.vram_fraction = 0.4;
+                ASSERT_OK(spm_sim_optimum(&m, t, &c, &o));
+                c.oracle_max_work = 1e-9;
+                ASSERT_OK(spm_sim_optimum(&m, t, &c, &lb));
+                ASSERT_TRUE(lb.time_usec <= o.time_usec + 1e-6);
+                tight += lb.time_usec >= o.time_usec * (1 - 1e-3);
+                spm_sim_optimum_done(&o);
+                spm_sim_optimum_done(&lb);
+        }
+        /* and it is not vacuous */
+        ASSERT_GT(tight, 30);
 }
 
 TEST(pooled_bound_for_two_gpus) {
