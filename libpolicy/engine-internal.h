@@ -30,7 +30,7 @@
 #define REGION_TOUCHED     0x01 /* observed since the last epoch */
 #define REGION_QUARANTINED 0x02 /* ping-pong: no policy moves until stamp */
 #define REGION_FRESH       0x04 /* created by a split this epoch: not merged back yet */
-#define REGION_SPLIT_WANT  0x08 /* a partial access asked for a split (see pending) */
+#define REGION_MOVED       0x08 /* last_move is valid */
 
 /* A region's hint byte: 0 = none, else (kind + 1) | gpu << 4. */
 #define HINT_BYTE(kind, gpu) ((uint8_t) (((unsigned) (kind) + 1) | ((unsigned) (gpu) << 4)))
@@ -41,19 +41,33 @@
  * a reasonable share of an epoch's migration budget. */
 #define MERGE_MAX_GRANULES 64
 
+/* 52 bytes; with its share of the slot table (8 bytes) a region costs 60 bytes. */
 struct region {
         uint32_t off;           /* start, in pages from the range's start */
         uint32_t npages;        /* length in 4 KiB pages */
-        uint32_t last_move;     /* epoch index of the last location change; 0 = never */
         float heat[SPM_MAX_ACCESSORS]; /* decayed accesses x e->scale */
-        uint8_t loc;
-        uint8_t prev_loc;       /* where it was before the last change: going back is a trip */
+        uint16_t last_move;     /* epoch index of the last location change, mod 2^16 (valid
+                                 * with REGION_MOVED; ages beyond 65535 epochs alias) */
+        uint8_t loc : 4;
+        uint8_t prev_loc : 4;   /* where it was before the last change: going back is a trip */
         uint8_t flags;
         uint8_t hint;           /* HINT_BYTE() or 0 */
         uint8_t trips;          /* returns to prev_loc, moves no further apart than the window */
         uint8_t reuse;          /* EWMA of "touched this epoch", 0..255 */
-        uint16_t moves;         /* saturating */
+        uint8_t moves;          /* saturating */
 };
+
+/* A slot of the lookup table. It also accumulates the accesses of one accessor for a slot
+ * that one region covers entirely (SLOT_FAST): ingest then touches 8 bytes per granule, not
+ * the region, and the epoch folds the counts in with one sequential sweep (range_fold()). */
+struct slot {
+        uint32_t w;             /* region index | accessor << 24 | SLOT_FAST */
+        float count;            /* pending accesses x e->scale */
+};
+#define SLOT_IDX(w) ((w) & 0xffffffu)
+#define SLOT_ACC(w) (((w) >> 24) & 0xfu)
+#define SLOT_FAST (1u << 28)
+#define MAX_REGIONS_PER_RANGE (1u << 24)
 
 struct spm_range;
 static inline uint64_t region_bytes(const struct region *r) {
@@ -67,10 +81,14 @@ struct spm_range {
         uint64_t base;          /* start aligned down to the slot size: slot 0 */
         struct region *r;
         uint32_t n, n_alloc;
-        uint32_t *slot;         /* slot[i]: index of the first region overlapping slot i */
+        struct slot *slot;      /* slot[i]: the first region overlapping slot i */
         uint32_t n_slots;
         unsigned slot_shift;    /* >= the granule, chosen so that n_slots <= n */
 };
+
+static inline bool region_moved(const struct region *r) {
+        return r->flags & REGION_MOVED;
+}
 
 static inline uint64_t region_start(const struct spm_range *rg, const struct region *r) {
         return rg->start + ((uint64_t) r->off << PAGE_SHIFT);
@@ -100,11 +118,13 @@ struct spm_process {
         bool hints_dirty;
 };
 
-#define PENDING_MAX 65536
-
-struct pending_split {
+/* A partial access waiting for the regions to be cut at its edges (observe.c). */
+#define DEFERRED_MAX (1u << 20)
+struct deferred_access {
         uint32_t pid;
-        uint64_t lo, hi;        /* the partial access span, granule-aligned outward */
+        uint8_t accessor;
+        uint64_t addr, end;
+        double count;
 };
 
 struct spm_engine {
@@ -127,9 +147,8 @@ struct spm_engine {
         size_t phash_size;
         struct spm_process *last_proc;
 
-        struct pending_split *pending;
-        size_t n_pending, n_pending_alloc;
-        bool pending_overflow;
+        struct deferred_access *deferred;
+        size_t n_deferred, n_deferred_alloc;
 
         double scale;                 /* heat is stored multiplied by this */
         uint32_t epoch;               /* epoch index, 1 before the first epoch call */
@@ -141,6 +160,11 @@ struct spm_engine {
         struct spm_engine_stats st;
 };
 
+/* Epochs since r last moved (mod 2^16). */
+static inline uint32_t region_age(const struct spm_engine *e, const struct region *r) {
+        return (uint16_t) (e->epoch - r->last_move);
+}
+
 /* engine.c */
 void engine_debug(const struct spm_engine *e, const char *fmt, ...) _printf_(2, 3);
 struct spm_process *engine_process(struct spm_engine *e, uint32_t pid);
@@ -151,16 +175,21 @@ struct spm_range *process_range_find(struct spm_process *p, uint64_t addr);
 uint32_t range_region_index(const struct spm_engine *e, const struct spm_range *rg,
                             uint64_t addr);
 int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg);
+void range_fold(struct spm_range *rg);
+float range_pending(const struct spm_range *rg, uint32_t idx, unsigned acc);
 int range_cut(struct spm_engine *e, struct spm_range *rg, const uint64_t *cuts, size_t n);
 int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint64_t hi);
 void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *rg);
 void range_free_regions(struct spm_engine *e, struct spm_process *p, struct spm_range *rg);
 bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region *r,
                      unsigned to, bool counted);
+bool region_would_quarantine(const struct spm_engine *e, const struct region *r, unsigned to);
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r);
 int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                              unsigned loc, unsigned only_from);
-int engine_apply_pending_splits(struct spm_engine *e);
+
+/* observe.c */
+int engine_flush_deferred(struct spm_engine *e);
 
 /* hints.c */
 int engine_hints_epoch(struct spm_engine *e);

@@ -98,7 +98,11 @@ static int config_validate(const struct spm_engine_config *c) {
         if (!(c->hysteresis >= 1.0) || !(c->horizon_epochs > 0) || !(c->fault_accesses >= 0))
                 return -EINVAL;
         if (c->pingpong_trips == 0 || c->pingpong_trips > 100 || c->max_regions_per_range < 1 ||
-            c->merge_interval_epochs == 0)
+            c->max_regions_per_range > MAX_REGIONS_PER_RANGE || c->merge_interval_epochs == 0)
+                return -EINVAL;
+        /* Region ages are kept mod 2^16 epochs. */
+        if (c->min_residency_epochs > 60000 || c->pingpong_window_epochs > 60000 ||
+            c->quarantine_epochs > 60000)
                 return -EINVAL;
         return 0;
 }
@@ -169,7 +173,7 @@ struct spm_engine *spm_engine_free(struct spm_engine *e) {
         for (size_t i = 0; i < e->n_jobs; i++)
                 free(e->jobs[i]);
         free(e->jobs);
-        free(e->pending);
+        free(e->deferred);
         free(e);
         return NULL;
 }
@@ -185,6 +189,7 @@ int spm_engine_set_config(struct spm_engine *e, const struct spm_engine_config *
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t k = 0; k < e->procs[i]->n_ranges; k++) {
                                 struct spm_range *rg = &e->procs[i]->ranges[k];
+                                range_fold(rg);
                                 rg->base = ALIGN_DOWN(rg->start, e->c.granule);
                                 int r = range_rebuild_slots(e, rg);
                                 if (r < 0)
@@ -411,8 +416,10 @@ int spm_engine_foreach_region(const struct spm_engine *e, uint32_t pid,
                                 };
                                 for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                                         info.heat[a] = (float) (r->heat[a] * k);
-                                if (r->last_move > 0) {
-                                        uint64_t back = (uint64_t) (e->epoch - r->last_move) *
+                                for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
+                                        info.heat[a] += (float) (range_pending(rg, x, a) * k);
+                                if (region_moved(r)) {
+                                        uint64_t back = (uint64_t) region_age(e, r) *
                                                         e->c.epoch_usec;
                                         info.last_move_usec = e->now > back ? e->now - back : 1;
                                 }
@@ -435,14 +442,14 @@ void spm_engine_get_stats(const struct spm_engine *e, struct spm_engine_stats *r
         memcpy(ret->used, e->used, sizeof(ret->used));
         mem += e->n_jobs_alloc * sizeof(*e->jobs) + e->n_jobs * sizeof(struct spm_jobrec);
         mem += e->n_procs_alloc * sizeof(*e->procs) + e->phash_size * sizeof(*e->phash);
-        mem += e->n_pending_alloc * sizeof(*e->pending);
+        mem += e->n_deferred_alloc * sizeof(*e->deferred);
         for (size_t i = 0; i < e->n_procs; i++) {
                 const struct spm_process *p = e->procs[i];
                 mem += sizeof(*p) + p->n_ranges_alloc * sizeof(*p->ranges) +
                        p->n_hints_alloc * sizeof(*p->hints);
                 for (size_t q = 0; q < p->n_ranges; q++)
                         mem += (uint64_t) p->ranges[q].n_alloc * sizeof(struct region) +
-                               (uint64_t) p->ranges[q].n_slots * sizeof(uint32_t);
+                               (uint64_t) p->ranges[q].n_slots * sizeof(struct slot);
         }
         ret->memory_bytes = mem;
 }

@@ -12,32 +12,31 @@
 
 #include "engine-internal.h"
 
-static int pending_push(struct spm_engine *e, uint32_t pid, uint64_t lo, uint64_t hi) {
-        if (e->n_pending >= PENDING_MAX) {
-                e->pending_overflow = true;
-                return 0;
+static int defer(struct spm_engine *e, const struct spm_access *a, uint64_t end, double count) {
+        if (e->n_deferred == e->n_deferred_alloc) {
+                int r = e->n_deferred >= DEFERRED_MAX ? engine_flush_deferred(e) : 0;
+                if (r < 0)
+                        return r;
         }
-        if (e->n_pending == e->n_pending_alloc) {
-                size_t n = MAX(e->n_pending_alloc * 2, 256);
-                struct pending_split *v = realloc(e->pending, n * sizeof(*v));
-                if (!v) {
-                        /* Losing the exact cut points only slows the split down. */
-                        e->pending_overflow = true;
-                        return 0;
-                }
-                e->pending = v;
-                e->n_pending_alloc = n;
+        if (e->n_deferred == e->n_deferred_alloc) {
+                size_t n = MAX(e->n_deferred_alloc * 2, 256);
+                struct deferred_access *v = realloc(e->deferred, n * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                e->deferred = v;
+                e->n_deferred_alloc = n;
         }
-        e->pending[e->n_pending++] = (struct pending_split) { pid, lo, hi };
+        e->deferred[e->n_deferred++] = (struct deferred_access) {
+                .pid = a->pid, .accessor = a->accessor, .addr = a->addr, .end = end,
+                .count = count,
+        };
         return 0;
 }
 
 /* Adds `count` accesses by accessor acc spread evenly over [addr, end) of p. */
 static void add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, uint64_t addr,
-                     uint64_t end, double count) {
-        uint32_t granule_pages = (uint32_t) (e->c.granule >> PAGE_SHIFT);
+                    uint64_t end, double count) {
         double per_byte = count * e->scale / (double) (end - addr);
-
 
         while (addr < end) {
                 struct spm_range *rg = process_range_find(p, addr);
@@ -51,68 +50,194 @@ static void add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, 
                         addr = p->ranges[k].start;
                         continue;
                 }
-                uint32_t i = range_region_index(e, rg, addr);
-                for (; i < rg->n && addr < end; i++) {
+                for (uint32_t i = range_region_index(e, rg, addr); addr < end && i < rg->n;
+                     i++) {
                         struct region *x = &rg->r[i];
-                        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
-                        uint64_t hi = MIN(end, xe);
+                        uint64_t hi = MIN(end, region_end(rg, x));
                         x->heat[acc] += (float) (per_byte * (double) (hi - addr));
                         x->flags |= REGION_TOUCHED;
-                        if (x->npages > granule_pages && (addr > xs || hi < xe)) {
-                                x->flags |= REGION_SPLIT_WANT;
-
-                        }
                         addr = hi;
                 }
         }
 }
 
-int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
-        struct spm_process *p;
-        uint64_t end;
+/* Whether [addr, end) covers some region bigger than the granule only partly. */
+static bool span_needs_cut(const struct spm_engine *e, struct spm_process *p, uint64_t addr,
+                           uint64_t end) {
+        for (size_t q = 0; q < p->n_ranges; q++) {
+                const struct spm_range *rg = &p->ranges[q];
+                if (rg->end <= addr || rg->start >= end)
+                        continue;
+                for (uint32_t i = range_region_index(e, rg, MAX(addr, rg->start));
+                     i < rg->n && region_start(rg, &rg->r[i]) < end; i++) {
+                        const struct region *x = &rg->r[i];
+                        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
+                        if (region_bytes(x) > e->c.granule && (addr > xs || end < xe))
+                                return true;
+                }
+        }
+        return false;
+}
 
-        if (!e || !a || a->len == 0 || a->accessor >= e->m.n_accessors ||
-            !ADD_SAFE(&end, a->addr, a->len))
+/* One access, its process and range already found (rg NULL: none). */
+static int observe_in(struct spm_engine *e, const struct spm_access *a, struct spm_process *p,
+                      struct spm_range *rg) {
+        uint64_t end;
+        int r;
+
+        if (a->len == 0 || a->accessor >= e->m.n_accessors || !ADD_SAFE(&end, a->addr, a->len))
                 return -EINVAL;
         e->st.observations++;
-        p = engine_process(e, a->pid);
-        struct spm_range *rg = p ? process_range_find(p, a->addr) : NULL;
         if (!rg) {
                 e->st.observations_ignored++;
                 return 0;
         }
 
         double count = (double) a->reads + (double) a->writes;
-        /* The common case: the span lies inside one region. */
-        uint32_t i = range_region_index(e, rg, a->addr);
-        struct region *x = &rg->r[i];
-        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
-        if (end <= xe) {
-                x->heat[a->accessor] += (float) (count * e->scale);
-                x->flags |= REGION_TOUCHED;
-                if ((a->addr > xs || end < xe) && region_bytes(x) > e->c.granule) {
-                        x->flags |= REGION_SPLIT_WANT;
-                        (void) pending_push(e, a->pid, ALIGN_DOWN(a->addr, e->c.granule),
-                                            ALIGN_UP(end, e->c.granule));
-                }
+        /* The common case: the span lies in one slot that one small region covers; the count
+         * goes to the slot (8 bytes per granule, folded in at the epoch) as long as one
+         * accessor uses it in this epoch. */
+        uint64_t so = a->addr - rg->base;
+        struct slot *sl = &rg->slot[so >> rg->slot_shift];
+        if ((sl->w & SLOT_FAST) && end <= rg->end &&
+            (so >> rg->slot_shift) == ((end - 1 - rg->base) >> rg->slot_shift) &&
+            (sl->count == 0 || SLOT_ACC(sl->w) == a->accessor)) {
+                sl->w = (sl->w & ~(0xfu << 24)) | ((uint32_t) a->accessor << 24);
+                sl->count += (float) (count * e->scale);
                 return 1;
         }
-        add_heat(e, p, a->accessor, a->addr, end, count);
-        /* Spanning regions: cut at the span's granule edges where it only partly covers a
-         * big region. Both edges are recorded whatever the region sizes; cuts at existing
-         * boundaries are no-ops. */
-        (void) pending_push(e, a->pid, ALIGN_DOWN(a->addr, e->c.granule),
-                            ALIGN_UP(end, e->c.granule));
-        return 1;
+        /* Next: the span covers one whole region, or lies in a small one. */
+        struct region *x = &rg->r[range_region_index(e, rg, a->addr)];
+        uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
+        if (end <= xe && ((a->addr == xs && end == xe) || region_bytes(x) <= e->c.granule)) {
+                x->heat[a->accessor] += (float) (count * e->scale);
+                x->flags |= REGION_TOUCHED;
+                return 1;
+        }
+        if (!span_needs_cut(e, p, a->addr, end)) {
+                add_heat(e, p, a->accessor, a->addr, end, count);
+                return 1;
+        }
+        /* A span that covers a bigger region only partly: the regions get cut at the
+         * span's granule edges first, all cuts of the epoch at once (one pass per range), then
+         * the accesses land on the right pieces. Cuts share old heat by bytes and commute, so
+         * neither the order of accesses nor when the batch runs changes the outcome. */
+        r = defer(e, a, end, count);
+        return r < 0 ? r : 1;
 }
 
+static int deferred_cmp(const void *a, const void *b) {
+        const struct deferred_access *x = a, *y = b;
+        if (x->pid != y->pid)
+                return x->pid < y->pid ? -1 : 1;
+        return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+static int u64_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return (x > y) - (x < y);
+}
+
+/* Cuts the ranges of p at the granule edges of its deferred accesses [i0, i1). */
+static int cut_for(struct spm_engine *e, struct spm_process *p, size_t i0, size_t i1) {
+        _cleanup_free_ uint64_t *cuts = malloc(2 * (i1 - i0) * sizeof(*cuts));
+        if (!cuts)
+                return -ENOMEM;
+        for (size_t q = 0; q < p->n_ranges; q++) {
+                struct spm_range *rg = &p->ranges[q];
+                size_t n = 0;
+                for (size_t i = i0; i < i1; i++) {
+                        const struct deferred_access *d = &e->deferred[i];
+                        if (d->end <= rg->start || d->addr >= rg->end)
+                                continue;
+                        cuts[n++] = ALIGN_DOWN(d->addr, e->c.granule);
+                        cuts[n++] = ALIGN_UP(d->end, e->c.granule);
+                }
+                if (n == 0)
+                        continue;
+                qsort(cuts, n, sizeof(*cuts), u64_cmp);
+                size_t u = 0;
+                for (size_t k = 0; k < n; k++)
+                        if ((u == 0 || cuts[u - 1] != cuts[k]) && cuts[k] > rg->start &&
+                            cuts[k] < rg->end)
+                                cuts[u++] = cuts[k];
+                /* The split limit: the lowest cuts that fit, so the outcome is deterministic. */
+                size_t room = rg->n < e->c.max_regions_per_range
+                        ? e->c.max_regions_per_range - rg->n : 0;
+                int r = range_cut(e, rg, cuts, MIN(u, room));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int engine_flush_deferred(struct spm_engine *e) {
+        if (e->n_deferred == 0)
+                return 0;
+        qsort(e->deferred, e->n_deferred, sizeof(*e->deferred), deferred_cmp);
+        for (size_t i = 0; i < e->n_deferred;) {
+                size_t k = i;
+                while (k < e->n_deferred && e->deferred[k].pid == e->deferred[i].pid)
+                        k++;
+                struct spm_process *p = engine_process(e, e->deferred[i].pid);
+                if (p) {
+                        int r = cut_for(e, p, i, k);
+                        if (r < 0)
+                                return r;
+                        for (size_t t = i; t < k; t++) {
+                                const struct deferred_access *d = &e->deferred[t];
+                                add_heat(e, p, d->accessor, d->addr, d->end, d->count);
+                        }
+                }
+                i = k;
+        }
+        e->n_deferred = 0;
+        return 0;
+}
+
+static struct spm_range *find(struct spm_engine *e, const struct spm_access *a,
+                              struct spm_process **ret_p) {
+        struct spm_process *p = engine_process(e, a->pid);
+        *ret_p = p;
+        return p ? process_range_find(p, a->addr) : NULL;
+}
+
+int spm_engine_observe(struct spm_engine *e, const struct spm_access *a) {
+        struct spm_process *p;
+        struct spm_range *rg;
+
+        if (!e || !a)
+                return -EINVAL;
+        rg = find(e, a, &p);
+        return observe_in(e, a, p, rg);
+}
+
+#define BATCH 16
+
 int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, size_t n) {
+        struct spm_process *ps[BATCH];
+        struct spm_range *rgs[BATCH];
         int applied = 0;
 
-        for (size_t i = 0; i < n; i++) {
-                int r = spm_engine_observe(e, &a[i]);
-                if (r > 0 && applied < INT32_MAX)
-                        applied++;
+        if (!e || (!a && n > 0))
+                return -EINVAL;
+        /* Look the batch up first and prefetch its slots, so the cache misses of a batch
+         * overlap instead of queueing behind one another. */
+        for (size_t i = 0; i < n; i += BATCH) {
+                size_t m = MIN(BATCH, n - i);
+                for (size_t k = 0; k < m; k++) {
+                        const struct spm_access *x = &a[i + k];
+                        struct spm_range *rg = find(e, x, &ps[k]);
+                        rgs[k] = rg;
+                        if (rg)
+                                __builtin_prefetch(&rg->slot[(x->addr - rg->base) >> rg->slot_shift],
+                                                   1);
+                }
+                for (size_t k = 0; k < m; k++) {
+                        int r = observe_in(e, &a[i + k], ps[k], rgs[k]);
+                        if (r > 0 && applied < INT32_MAX)
+                                applied++;
+                }
         }
         return applied;
 }

@@ -82,7 +82,8 @@ static uint64_t key_bits(double k) {
  * else the ones above a histogram cut that covers `need` bytes (whole bucket included). */
 static int select_top(struct vec *v, uint64_t need, size_t *ret) {
         if (v->n <= SORT_ALL_BELOW) {
-                qsort(v->v, v->n, sizeof(*v->v), item_cmp);
+                if (v->n > 1)
+                        qsort(v->v, v->n, sizeof(*v->v), item_cmp);
                 *ret = v->n;
                 return 0;
         }
@@ -149,7 +150,6 @@ static double migrate_cost(const struct spm_engine *e, uint64_t bytes) {
 
 static int hold(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
                 struct region *r) {
-        x->plan->n_quarantined++;
         return plan_push_held(x->plan, &(struct spm_move) {
                 .pid = p->pid,
                 .job_id = p->job->j.id,
@@ -176,23 +176,26 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
-        /* 4b. quarantine: report the new ones, release the served ones. */
+        /* 4b. quarantine: the new ones are settled below (held where they are, or pinned
+         * where the cost model wants them); release the served ones. */
+        bool new_quarantine = false;
         if (r->flags & REGION_QUARANTINED) {
-                if (r->last_move == e->epoch) {
-                        ret = hold(x, p, rg, r);
-                        if (ret < 0)
-                                return ret;
-                }
-                if (!region_quarantine_over(e, r))
+                new_quarantine = region_moved(r) && region_age(e, r) == 0;
+                if (!new_quarantine && !region_quarantine_over(e, r))
                         return 0;
-                r->flags &= (uint8_t) ~REGION_QUARANTINED;
         }
-        if (j->j.frozen)
+        if (r->flags & REGION_QUARANTINED && !new_quarantine) {
+                /* Served: start a clean history, the next move is no return. */
+                r->flags &= (uint8_t) ~REGION_QUARANTINED;
+                r->prev_loc = r->loc;
+                r->trips = 0;
+        }
+        if (j->j.frozen && !new_quarantine)
                 return 0;
 
         enum spm_hint_kind hint = HINT_KIND(r->hint);
         unsigned hgpu = HINT_GPU(r->hint);
-        bool settled = r->last_move == 0 || e->epoch - r->last_move >= e->c.min_residency_epochs;
+        bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
 
@@ -207,9 +210,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 sum += rate[a];
         }
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
-            hint != SPM_HINT_HOT)
+            hint != SPM_HINT_HOT && !new_quarantine)
                 return 0;
-        double f = r->reuse >= 48 ? 1.0 : 0.5;
+        double f = r->reuse >= 48 ? 1.0 : 0.25;
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
@@ -233,7 +236,15 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
         }
 
-        /* 4e. a victim: in VRAM, movable, not held there by a hint. */
+        /* 4e. a new quarantine: someone (the driver, mostly) keeps moving it. The engine stops
+         * moving it and the plan lists it as held where it is, so the mover can pin it there
+         * (PREFERRED_LOC): a thrashing driver stops, like UVM's thrashing mitigation. */
+        if (new_quarantine) {
+                x->plan->n_quarantined++;
+                return hold(x, p, rg, r);
+        }
+
+        /* 4f. a victim: in VRAM, movable, not held there by a hint. */
         bool quota_gone = cur != SPM_LOC_SYSMEM && !loc_allowed(e, j, cur);
         if (cur != SPM_LOC_SYSMEM && settled && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT) {
@@ -260,7 +271,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         return ret;
         }
 
-        /* 4f. a candidate: hints first, then the cost model. */
+        /* 4g. a candidate: hints first, then the cost model. */
         struct item c = {
                 .bytes = bytes,
                 .start = region_start(rg, r),
@@ -328,6 +339,7 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
 
         budget_take(x, it->from, it->to, it->bytes);
         if (region_relocate(e, it->p, r, it->to, true)) {
+                x->plan->n_quarantined++;
                 ret = hold(x, it->p, it->rg, r);
                 if (ret < 0)
                         return ret;
@@ -403,6 +415,10 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
 
         if (c->rg->r[c->idx].loc != c->from)
                 return 0; /* moved as a victim already */
+        /* Never be the one who completes a ping-pong: a region the driver keeps pulling
+         * back stays where it is (the detector quarantines it when the driver does it). */
+        if (!c->forced && region_would_quarantine(e, &c->rg->r[c->idx], to))
+                return 0;
         if (!budget_ok(x, c->from, to, c->bytes)) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
@@ -427,7 +443,8 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                                 walked < VICTIM_WALK;
              i++, walked++) {
                 struct item *w = &v->v[i];
-                if (w->taken || w->rg->r[w->idx].loc != to)
+                if (w->taken || w->rg->r[w->idx].loc != to ||
+                    region_would_quarantine(e, &w->rg->r[w->idx], w->to))
                         continue;
                 bool same_job = w->p->job == c->p->job;
                 if (!(need_cap > 0 || same_job))
@@ -479,6 +496,7 @@ static void decay(struct spm_engine *e, usec_t dt) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++)
                                 for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                                         rg->r[t].heat[a] *= k;
@@ -515,8 +533,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         if (r < 0)
                 goto finish;
 
-        /* 3. Regions adapt: split where partial accesses showed a spot, merge look-alikes. */
-        r = engine_apply_pending_splits(e);
+        /* 3. Regions adapt: split where partial accesses showed a spot inside a bigger
+         * region (and let those accesses land), merge look-alikes. */
+        r = engine_flush_deferred(e);
         if (r < 0)
                 goto finish;
         if (e->epoch % e->c.merge_interval_epochs == 0)
@@ -535,6 +554,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
+                        range_fold(rg);
                         for (uint32_t t = 0; t < rg->n; t++) {
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)
@@ -583,7 +603,6 @@ finish:
 }
 
 int spm_engine_drain(struct spm_engine *e, unsigned gpu, uint64_t job_id, struct spm_plan *plan) {
-        _cleanup_free_ struct spm_process **order = NULL;
         unsigned l;
         int r;
 

@@ -17,12 +17,14 @@
 
 #define NO_LOC 0xff
 
-static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) {
+/* Grows *v to hold want regions; exact (no slack: cuts of big arrays are rare and
+ * large reallocs are mremap()s) or doubling. */
+static int regions_reserve_full(struct region **v, uint32_t *n_alloc, uint64_t want, bool exact) {
         if (want <= *n_alloc)
                 return 0;
         if (want > UINT32_MAX)
                 return -ENOMEM;
-        uint64_t n = MAX(want, (uint64_t) *n_alloc * 2);
+        uint64_t n = exact ? want : MAX(want, (uint64_t) *n_alloc * 2);
         n = MIN(n, (uint64_t) UINT32_MAX);
         struct region *x = realloc(*v, n * sizeof(**v));
         if (!x)
@@ -30,6 +32,10 @@ static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) 
         *v = x;
         *n_alloc = (uint32_t) n;
         return 0;
+}
+
+static int regions_reserve(struct region **v, uint32_t *n_alloc, uint64_t want) {
+        return regions_reserve_full(v, n_alloc, want, false);
 }
 
 struct spm_range *process_range_find(struct spm_process *p, uint64_t addr) {
@@ -56,7 +62,7 @@ struct spm_range *process_range_find(struct spm_process *p, uint64_t addr) {
 
 uint32_t range_region_index(const struct spm_engine *e, const struct spm_range *rg,
                             uint64_t addr) {
-        uint32_t i = rg->slot[(addr - rg->base) >> rg->slot_shift];
+        uint32_t i = SLOT_IDX(rg->slot[(addr - rg->base) >> rg->slot_shift].w);
         while (region_end(rg, &rg->r[i]) <= addr)
                 i++;
         return i;
@@ -75,7 +81,7 @@ int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg) {
                 if (n_slots <= MAX(rg->n, 1u) || shift >= 62)
                         break;
         }
-        uint32_t *s = realloc(rg->slot, n_slots * sizeof(*s));
+        struct slot *s = realloc(rg->slot, n_slots * sizeof(*s));
         if (!s)
                 return -ENOMEM;
         rg->slot = s;
@@ -85,11 +91,45 @@ int range_rebuild_slots(const struct spm_engine *e, struct spm_range *rg) {
 
         uint64_t next = 0; /* first slot not yet assigned */
         for (uint32_t i = 0; i < rg->n && next < n_slots; i++) {
-                uint64_t last = (region_end(rg, &rg->r[i]) - 1 - base) >> shift;
-                for (; next <= last; next++)
-                        s[next] = i;
+                const struct region *x = &rg->r[i];
+                uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
+                uint64_t last = (xe - 1 - base) >> shift;
+                for (; next <= last; next++) {
+                        /* Fast: the region covers the slot (within the range) and is no
+                         * bigger than the granule, so any access inside the slot is all its. */
+                        uint64_t ss = MAX(base + (next << shift), rg->start);
+                        uint64_t se = MIN(base + ((next + 1) << shift), rg->end);
+                        bool fast = shift == e->granule_shift && xs <= ss && xe >= se &&
+                                    region_bytes(x) <= e->c.granule;
+                        s[next] = (struct slot) { .w = i | (fast ? SLOT_FAST : 0) };
+                }
         }
         return 0;
+}
+
+void range_fold(struct spm_range *rg) {
+        for (uint32_t s = 0; s < rg->n_slots; s++) {
+                struct slot *sl = &rg->slot[s];
+                if (sl->count == 0)
+                        continue;
+                struct region *x = &rg->r[SLOT_IDX(sl->w)];
+                x->heat[SLOT_ACC(sl->w)] += sl->count;
+                x->flags |= REGION_TOUCHED;
+                sl->count = 0;
+        }
+}
+
+/* Accesses of accessor acc to region idx still pending in its slots. */
+float range_pending(const struct spm_range *rg, uint32_t idx, unsigned acc) {
+        const struct region *x = &rg->r[idx];
+        uint64_t s0 = (region_start(rg, x) - rg->base) >> rg->slot_shift;
+        uint64_t s1 = (region_end(rg, x) - 1 - rg->base) >> rg->slot_shift;
+        float sum = 0;
+
+        for (uint64_t s = s0; s <= s1; s++)
+                if (SLOT_IDX(rg->slot[s].w) == idx && SLOT_ACC(rg->slot[s].w) == acc)
+                        sum += rg->slot[s].count;
+        return sum;
 }
 
 static void account(struct spm_engine *e, struct spm_process *p, unsigned loc, uint64_t bytes,
@@ -130,39 +170,45 @@ static void region_split(struct region *r, uint32_t at_pages, struct region *ret
 }
 
 int range_cut(struct spm_engine *e, struct spm_range *rg, const uint64_t *cuts, size_t n) {
-        size_t inside = 0;
+        size_t inside = 0, k = 0;
 
-        for (size_t k = 0; k < n; k++)
-                if (cuts[k] > rg->start && cuts[k] < rg->end)
-                        inside++;
-        if (inside == 0)
-                return 0;
-
-        struct region *v = malloc(((size_t) rg->n + inside) * sizeof(*v));
-        if (!v)
-                return -ENOMEM;
-        uint32_t w = 0;
-        size_t k = 0;
-        for (uint32_t i = 0; i < rg->n; i++) {
-                struct region cur = rg->r[i];
-                uint64_t s = region_start(rg, &cur);
+        /* Cuts strictly inside a region, each point once (cuts are sorted). */
+        for (uint32_t i = 0; i < rg->n && k < n; i++) {
+                uint64_t s = region_start(rg, &rg->r[i]), end = s + region_bytes(&rg->r[i]);
                 while (k < n && cuts[k] <= s)
                         k++;
-                while (k < n && cuts[k] < s + region_bytes(&cur)) {
-                        struct region rest;
-                        region_split(&cur, (uint32_t) ((cuts[k] - s) >> PAGE_SHIFT), &rest);
-                        v[w++] = cur;
-                        cur = rest;
-                        s = cuts[k];
-                        e->n_regions++;
-                        k++;
-                }
-                v[w++] = cur;
+                for (; k < n && cuts[k] < end; k++)
+                        if (k == 0 || cuts[k] != cuts[k - 1])
+                                inside++;
         }
-        free(rg->r);
-        rg->r = v;
-        rg->n = w;
-        rg->n_alloc = w;
+        if (inside == 0)
+                return 0;
+        range_fold(rg);
+
+        /* In place, from the end: grow once, then every region moves up by the number of
+         * cuts below it, split as it goes (no fresh array, no page faults per epoch). */
+        int r = regions_reserve_full(&rg->r, &rg->n_alloc, (uint64_t) rg->n + inside, true);
+        if (r < 0)
+                return r;
+        uint32_t w = rg->n + (uint32_t) inside;
+        k = n;
+        for (uint32_t i = rg->n; i > 0; i--) {
+                struct region cur = rg->r[i - 1];
+                uint64_t s = region_start(rg, &cur);
+                while (k > 0 && cuts[k - 1] >= s + region_bytes(&cur))
+                        k--;
+                while (k > 0 && cuts[k - 1] > s) {
+                        struct region rest;
+                        region_split(&cur, (uint32_t) ((cuts[k - 1] - s) >> PAGE_SHIFT), &rest);
+                        rg->r[--w] = rest;
+                        e->n_regions++;
+                        uint64_t c = cuts[--k];
+                        while (k > 0 && cuts[k - 1] == c)
+                                k--;
+                }
+                rg->r[--w] = cur;
+        }
+        rg->n += (uint32_t) inside;
         return range_rebuild_slots(e, rg);
 }
 
@@ -172,15 +218,21 @@ int range_cut_span(struct spm_engine *e, struct spm_range *rg, uint64_t lo, uint
 }
 
 /* Neighbours merge when nothing tells them apart: same location and hint, no quarantine,
- * no fresh split, and per accessor heat densities within 1/8 of each other (or both below a
+ * no fresh split, no recent move, and per accessor heat densities within 1/8 of each other (or both below a
  * floor of a few accesses per granule and epoch). */
 static bool regions_alike(const struct spm_engine *e, const struct region *a,
                           const struct region *b, uint64_t max_pages, float floor_per_page) {
         if (a->loc != b->loc || a->hint != b->hint)
                 return false;
-        if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH | REGION_SPLIT_WANT))
+        if ((a->flags | b->flags) & (REGION_QUARANTINED | REGION_FRESH))
                 return false;
+        if (a->reuse >= 48 || b->reuse >= 48)
+                return false; /* in use: placement needs it at the granule */
         if ((uint64_t) a->npages + b->npages > max_pages)
+                return false;
+        /* A region that moved within the ping-pong window keeps its own history. */
+        if ((region_moved(a) && region_age(e, a) <= e->c.pingpong_window_epochs) ||
+            (region_moved(b) && region_age(e, b) <= e->c.pingpong_window_epochs))
                 return false;
         for (unsigned x = 0; x < e->m.n_accessors; x++) {
                 float da = a->heat[x] / a->npages, db = b->heat[x] / b->npages;
@@ -201,17 +253,20 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
 
         if (rg->n < 2)
                 return;
+        range_fold(rg);
         for (uint32_t i = 1; i < rg->n; i++) {
                 struct region *a = &rg->r[w], *b = &rg->r[i];
                 if (regions_alike(e, a, b, max_pages, floor_per_page)) {
                         for (unsigned x = 0; x < SPM_MAX_ACCESSORS; x++)
                                 a->heat[x] += b->heat[x];
                         a->npages += b->npages;
-                        a->last_move = MAX(a->last_move, b->last_move);
+                        if (region_moved(b) && (!region_moved(a) ||
+                                                region_age(e, b) < region_age(e, a)))
+                                a->last_move = b->last_move;
                         a->moves = MAX(a->moves, b->moves);
                         a->trips = MAX(a->trips, b->trips);
                         a->reuse = MAX(a->reuse, b->reuse);
-                        a->flags |= b->flags & REGION_TOUCHED;
+                        a->flags |= b->flags & (REGION_TOUCHED | REGION_MOVED);
                         e->n_regions--;
                 } else
                         rg->r[++w] = *b;
@@ -229,8 +284,16 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
         (void) p;
 }
 
+bool region_would_quarantine(const struct spm_engine *e, const struct region *r, unsigned to) {
+        if (to == r->loc || to != r->prev_loc)
+                return false;
+        if (region_moved(r) && region_age(e, r) > e->c.pingpong_window_epochs)
+                return false;
+        return r->trips + 1u >= 2 * e->c.pingpong_trips - 1;
+}
+
 bool region_quarantine_over(const struct spm_engine *e, const struct region *r) {
-        return e->epoch >= r->last_move + e->c.quarantine_epochs;
+        return region_age(e, r) >= e->c.quarantine_epochs;
 }
 
 /* Moves r to `to` in the books. A counted change (policy or driver) feeds the ping-pong
@@ -248,9 +311,11 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
                 r->loc = (uint8_t) to;
                 return false;
         }
-        if (r->last_move && e->epoch - r->last_move > e->c.pingpong_window_epochs)
+        /* A return counts only when the move out was within the window. */
+        bool stale = region_moved(r) && region_age(e, r) > e->c.pingpong_window_epochs;
+        if (stale)
                 r->trips = 0;
-        if (to == r->prev_loc && r->trips < UINT8_MAX) {
+        if (!stale && to == r->prev_loc && r->trips < UINT8_MAX) {
                 r->trips++;
                 /* N round trips = 2N - 1 returns after the first move out. */
                 if (r->trips >= 2 * e->c.pingpong_trips - 1 && !(r->flags & REGION_QUARANTINED)) {
@@ -262,8 +327,9 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
         }
         r->prev_loc = r->loc;
         r->loc = (uint8_t) to;
-        r->last_move = e->epoch;
-        if (r->moves < UINT16_MAX)
+        r->last_move = (uint16_t) e->epoch;
+        r->flags |= REGION_MOVED;
+        if (r->moves < UINT8_MAX)
                 r->moves++;
         return q;
 }
@@ -334,6 +400,7 @@ int spm_engine_range_add(struct spm_engine *e, uint32_t pid, uint64_t start, uin
         uint64_t at = ustart;
         for (size_t i = first; i < last; i++) {
                 struct spm_range *old = &p->ranges[i];
+                range_fold(old);
                 r = append_fresh(e, &nr.r, &nr.n, &nr.n_alloc, ustart, at, old->start, loc, chunk);
                 if (r < 0)
                         goto fail;
@@ -350,6 +417,14 @@ int spm_engine_range_add(struct spm_engine *e, uint32_t pid, uint64_t start, uin
         r = append_fresh(e, &nr.r, &nr.n, &nr.n_alloc, ustart, at, uend, loc, chunk);
         if (r < 0)
                 goto fail;
+        if (nr.n_alloc > nr.n) {
+                /* Exact size: the array is the bulk of the engine's memory. */
+                struct region *v = realloc(nr.r, (size_t) nr.n * sizeof(*v));
+                if (v) {
+                        nr.r = v;
+                        nr.n_alloc = nr.n;
+                }
+        }
         r = range_rebuild_slots(e, &nr);
         if (r < 0)
                 goto fail;
@@ -398,6 +473,7 @@ int spm_engine_range_remove(struct spm_engine *e, uint32_t pid, uint64_t start, 
                 if (rg->end <= start || rg->start >= end)
                         continue;
                 found = true;
+                range_fold(rg);
                 r = range_cut_span(e, rg, start, end);
                 if (r < 0)
                         return r;
@@ -496,104 +572,4 @@ int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, 
                 }
         }
         return found ? 0 : -ENOENT;
-}
-
-static int pending_cmp(const void *a, const void *b) {
-        const struct pending_split *x = a, *y = b;
-        if (x->pid != y->pid)
-                return x->pid < y->pid ? -1 : 1;
-        if (x->lo != y->lo)
-                return x->lo < y->lo ? -1 : 1;
-        return (x->hi > y->hi) - (x->hi < y->hi);
-}
-
-static int u64_cmp(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return (x > y) - (x < y);
-}
-
-/* Step 3a of the epoch: split where partial accesses asked for it. The cut points are the
- * accesses' granule-aligned edges, so the result does not depend on the order the accesses
- * came in. When more than PENDING_MAX partial accesses came in (the count, not their order,
- * decides), every region that asked is halved instead, DAMON's way. */
-int engine_apply_pending_splits(struct spm_engine *e) {
-        _cleanup_free_ uint64_t *cuts = NULL;
-        size_t n_cuts_alloc = 0;
-        int r;
-
-        if (e->n_pending == 0 && !e->pending_overflow)
-                return 0;
-        if (!e->pending_overflow)
-                qsort(e->pending, e->n_pending, sizeof(*e->pending), pending_cmp);
-
-        for (size_t i = 0; i < e->n_procs; i++) {
-                struct spm_process *p = e->procs[i];
-                size_t pi = 0, pn = 0;
-                if (!e->pending_overflow) {
-                        /* This process's entries: a contiguous run after the sort. */
-                        size_t lo = 0, hi = e->n_pending;
-                        while (lo < hi) {
-                                size_t mid = (lo + hi) / 2;
-                                if (e->pending[mid].pid < p->pid)
-                                        lo = mid + 1;
-                                else
-                                        hi = mid;
-                        }
-                        pi = lo;
-                        while (lo < e->n_pending && e->pending[lo].pid == p->pid)
-                                lo++;
-                        pn = lo - pi;
-                        if (pn == 0)
-                                continue;
-                }
-                for (size_t q = 0; q < p->n_ranges; q++) {
-                        struct spm_range *rg = &p->ranges[q];
-                        size_t nc = 0;
-                        size_t want = e->pending_overflow ? rg->n : 2 * pn;
-                        if (want > n_cuts_alloc) {
-                                uint64_t *v = realloc(cuts, want * sizeof(*v));
-                                if (!v)
-                                        return -ENOMEM;
-                                cuts = v;
-                                n_cuts_alloc = want;
-                        }
-                        if (e->pending_overflow) {
-                                for (uint32_t k = 0; k < rg->n; k++) {
-                                        struct region *x = &rg->r[k];
-                                        if (!(x->flags & REGION_SPLIT_WANT))
-                                                continue;
-                                        uint64_t mid = ALIGN_DOWN(region_start(rg, x) +
-                                                                  region_bytes(x) / 2,
-                                                                  e->c.granule);
-                                        if (mid > region_start(rg, x))
-                                                cuts[nc++] = mid;
-                                }
-                        } else
-                                for (size_t k = pi; k < pi + pn; k++) {
-                                        const struct pending_split *ps = &e->pending[k];
-                                        if (ps->hi <= rg->start || ps->lo >= rg->end)
-                                                continue;
-                                        cuts[nc++] = ps->lo;
-                                        cuts[nc++] = ps->hi;
-                                }
-                        for (uint32_t k = 0; k < rg->n; k++)
-                                rg->r[k].flags &= (uint8_t) ~REGION_SPLIT_WANT;
-                        if (nc == 0)
-                                continue;
-                        qsort(cuts, nc, sizeof(*cuts), u64_cmp);
-                        size_t u = 0;
-                        for (size_t k = 0; k < nc; k++)
-                                if (u == 0 || cuts[u - 1] != cuts[k])
-                                        cuts[u++] = cuts[k];
-                        /* The split limit: keep the lowest cuts that fit. */
-                        size_t room = rg->n < e->c.max_regions_per_range
-                                ? e->c.max_regions_per_range - rg->n : 0;
-                        r = range_cut(e, rg, cuts, MIN(u, room));
-                        if (r < 0)
-                                return r;
-                }
-        }
-        e->n_pending = 0;
-        e->pending_overflow = false;
-        return 0;
 }

@@ -4,7 +4,8 @@
 /*
  * libpolicy: the spmtier decision engine. Pure C: no syscalls, no globals, no logging beyond
  * the optional debug callback, deterministic (the same calls in the same order give the same
- * plan; observations within one epoch may arrive in any order).
+ * plan; observations within one epoch may arrive in any order — the plan is the same up to
+ * float rounding of heat sums). docs/policy.md describes the steps; placement.c numbers them.
  *
  * Life of an epoch:
  *   1. the daemon (or the simulator) declares jobs, processes and migratable ranges;
@@ -72,12 +73,15 @@ struct spm_engine_config {
         unsigned min_residency_epochs; /* a region stays where it moved at least this long;
                                         * default 2 */
         unsigned pingpong_trips;       /* round trips within the window that quarantine;
-                                        * default 2 */
-        unsigned pingpong_window_epochs;  /* default 32 */
-        unsigned quarantine_epochs;    /* default 64 */
+                                        * default 2 (a round trip: out and back; a return
+                                        * counts when the move out was within the window) */
+        unsigned pingpong_window_epochs;  /* default 32; <= 60000 like the two others */
+        unsigned quarantine_epochs;    /* default 64, counted from the region's last move */
         uint64_t migrate_budget_bytes; /* per link and direction per epoch; 0 = from the
                                         * machine's migrate_gbps x epoch */
-        unsigned max_regions_per_range;/* split limit per declared range; default 4096 */
+        unsigned max_regions_per_range;/* split limit per declared range, <= 2^24; default 4096;
+                                        * a bigger range starts with regions of several
+                                        * granules */
         double horizon_epochs;         /* amortisation horizon: a move must pay for itself
                                         * within this many epochs of expected residence;
                                         * default 2 half-lives */
@@ -153,13 +157,18 @@ struct spm_access {
 };
 
 /* Adds accesses. Spans outside any declared range of a known process are ignored (counted
- * in stats). Returns the number of accesses applied (0 or 1), or -EINVAL. */
+ * in stats). A span that covers a region bigger than the granule only partly is kept until
+ * the next epoch, which cuts the region at the span's granule edges and then applies it (so
+ * spm_engine_foreach_region() shows it after that epoch). Returns the number of accesses
+ * applied or kept (0 or 1), -EINVAL, or -ENOMEM. */
 int spm_engine_observe(struct spm_engine *e, const struct spm_access *a);
-/* Batch form; returns how many were applied. */
+/* Batch form, faster (it prefetches ahead); returns how many were applied, or -EINVAL. */
 int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, size_t n);
 
 /* A GPU fault on a span (SMI PAGE_FAULT): migrated says where the data went (to the GPU's
- * home) or that it was mapped only. Returns 0 or -ENOENT. */
+ * home) or that it was mapped only. Credits config.fault_accesses accesses to the GPU. A
+ * location change counts for the ping-pong detector like any other. Returns 0, -ENOENT or
+ * -EINVAL. */
 int spm_engine_gpu_fault(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                          unsigned gpu, bool migrated);
 
@@ -186,9 +195,12 @@ struct spm_hint {
         usec_t ttl_usec;      /* 0 = until cleared */
 };
 
-/* Applies a hint from now (the engine's clock: the last epoch's time). Hints act only within
- * the job's rights (its GPUs and quota). Returns 0, -ENOENT, -EINVAL, -EPERM (GPU not the
- * job's). */
+/* Applies a hint from now (the engine's clock: the last epoch's time). Later hints win where
+ * they overlap; a hint covering older ones entirely replaces them; SPM_HINT_NONE clears what it
+ * covers. Hints act only within the job's rights (its GPUs and quota): PIN_GPU and HOT move
+ * regions only while the job has quota and the GPU has room, evicting unhinted regions if
+ * needed; PIN_RAM and COLD/STREAMING never bring a region to VRAM. Returns 0, -ENOENT,
+ * -EINVAL, -EPERM (GPU not the job's, or no quota there), -ENOSPC (4096 hints in a process). */
 int spm_engine_hint(struct spm_engine *e, const struct spm_hint *h);
 
 /* ---- the epoch and its plan ---- */
@@ -224,14 +236,20 @@ struct spm_plan {
 void spm_plan_init(struct spm_plan *p);
 void spm_plan_done(struct spm_plan *p);
 
-/* Runs one policy epoch at time `now` (monotonic, >= the previous call) and fills *plan
- * (emptied first). Moves are ordered by benefit density, adjacent moves coalesced. Planned
- * moves are taken as in flight: their regions are at the destination for the engine's view
- * until spm_engine_move_result() says otherwise. Returns the number of moves, or -ENOMEM. */
+/* Runs one policy epoch at time `now` (monotonic; an earlier time counts as no time passing)
+ * and fills *plan (emptied first). Moves are ordered by benefit density, adjacent moves
+ * coalesced, and a move into a full GPU comes after the evictions that make its room, so
+ * running the plan in order never overfills VRAM. Per link and direction the moves stay within
+ * the migration budget; every move not forced by a pin, hint, quota, drain or quarantine has
+ * benefit_usec >= cost_usec. Planned moves are taken as done: their regions are at the
+ * destination for the engine until spm_engine_move_result() says otherwise. Returns the number
+ * of moves, -EINVAL or -ENOMEM. */
 int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan);
 
 /* Plans moving everything of job (or every job, job_id 0) on GPU gpu back to system RAM, ignoring
- * the bandwidth budget. Returns the number of moves or -ENOMEM. */
+ * the bandwidth budget, and sets those jobs' quota on that GPU to 0 so placement does not bring
+ * anything back (spm_engine_job_set() restores it). Returns the number of moves, -EINVAL (no
+ * such GPU), -ENOENT (no such job) or -ENOMEM. */
 int spm_engine_drain(struct spm_engine *e, unsigned gpu, uint64_t job_id, struct spm_plan *plan);
 
 /* ---- introspection ---- */
@@ -242,7 +260,8 @@ struct spm_region_info {
         uint64_t start;
         uint64_t length;
         uint8_t loc;
-        float heat[SPM_MAX_ACCESSORS];   /* decayed accesses per epoch, per accessor */
+        float heat[SPM_MAX_ACCESSORS];   /* decayed accesses per epoch, per accessor (a steady
+                                          * rate x reads x after a decay step: x 2^-(1/h)) */
         usec_t last_move_usec;           /* 0 = never moved (epoch resolution) */
         unsigned moves;
         bool quarantined;

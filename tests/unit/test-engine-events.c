@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The engine: hints, the ping-pong quarantine, move results, driver events, drain, jobs. */
+
+#include "engine-fixture.h"
+
+#define HOT (4 * G2 / 64)
+
+static void hint(struct fx *f, unsigned granule, unsigned n, enum spm_hint_kind k, unsigned gpu,
+                 usec_t ttl, int expect) {
+        struct spm_hint h = {
+                .pid = PID, .start = BASE + (uint64_t) granule * G2, .len = (uint64_t) n * G2,
+                .kind = k, .gpu = (uint8_t) gpu, .ttl_usec = ttl,
+        };
+        if (expect < 0)
+                ASSERT_EQ(spm_engine_hint(f->e, &h), expect);
+        else
+                ASSERT_OK(spm_engine_hint(f->e, &h));
+}
+
+static enum spm_hint_kind hint_of(struct fx *f, uint64_t addr) {
+        struct region_list *l = malloc(sizeof(*l));
+        enum spm_hint_kind k = _SPM_HINT_KIND_INVALID;
+        fx_regions(f, l);
+        for (size_t i = 0; i < l->n; i++)
+                if (addr >= l->r[i].start && addr < l->r[i].start + l->r[i].length)
+                        k = l->r[i].hint;
+        free(l);
+        return k;
+}
+
+TEST(hint_rights) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 4, 1 /* GPU 0 only */);
+        static const struct {
+                enum spm_hint_kind kind;
+                unsigned gpu;
+                int expect;
+        } table[] = {
+                { SPM_HINT_PIN_GPU, 0, 0 },
+                { SPM_HINT_PIN_GPU, 1, -EPERM },   /* not the job's GPU */
+                { SPM_HINT_HOT, 3, -EPERM },
+                { SPM_HINT_HOT, 8, -EINVAL },      /* no such GPU */
+                { SPM_HINT_PIN_RAM, 5, 0 },        /* the GPU is irrelevant here */
+                { SPM_HINT_COLD, 0, 0 },
+                { SPM_HINT_STREAMING, 0, 0 },
+                { SPM_HINT_NONE, 0, 0 },
+                { _SPM_HINT_KIND_MAX, 0, -EINVAL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                hint(&f, 1, 1, table[i].kind, table[i].gpu, 0, table[i].expect);
+        struct spm_hint h = { .pid = 1, .start = BASE, .len = G2, .kind = SPM_HINT_COLD };
+        ASSERT_ERROR(spm_engine_hint(f.e, &h), ENOENT);
+
+        /* A job without quota on its GPU cannot pin there either. */
+        struct spm_job j = { .id = JOB, .gpu_mask = 1 };
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
+        hint(&f, 1, 1, SPM_HINT_PIN_GPU, 0, 0, -EPERM);
+        fx_stop(&f);
+}
+
+TEST(pins_move_without_heat_and_within_quota) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 8, 1);
+        struct spm_job j = { .id = JOB, .gpu_mask = 1 };
+        j.vram_quota[0] = 3 * G2;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
+        hint(&f, 0, 5, SPM_HINT_PIN_GPU, 0, 0, 0);
+        ASSERT_EQ(hint_of(&f, BASE + 4 * G2), SPM_HINT_PIN_GPU);
+        ASSERT_EQ(hint_of(&f, BASE + 5 * G2), SPM_HINT_NONE);
+        int n = fx_epoch(&f);
+        fx_check_plan(&f, 0);
+        ASSERT_TRUE(n >= 1);
+        for (int i = 0; i < n; i++)
+                ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_PIN);
+        struct spm_engine_stats st;
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)], 3 * G2); /* the quota, not the five pinned */
+
+        /* Pin to RAM wins over heat. */
+        j.vram_quota[0] = 4 * G2;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 6 * G2, G2, SPM_LOC_GPU(0)));
+        for (unsigned k = 0; k < 3; k++)
+                fx_epoch(&f);
+        hint(&f, 6, 1, SPM_HINT_PIN_RAM, 0, 0, 0);
+        fx_touch(&f, 6, SPM_ACC_GPU(0), 100 * HOT);
+        n = fx_epoch(&f);
+        ASSERT_EQ(n, 1);
+        ASSERT_EQ(f.plan.moves[0].reason, SPM_REASON_PIN);
+        ASSERT_EQ(f.plan.moves[0].to, SPM_LOC_SYSMEM);
+        for (unsigned k = 0; k < 5; k++) {
+                fx_touch(&f, 6, SPM_ACC_GPU(0), 100 * HOT);
+                fx_epoch(&f);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + 6 * G2), SPM_LOC_SYSMEM);
+        fx_stop(&f);
+}
+
+TEST(hint_ttl_expires) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        hint(&f, 1, 2, SPM_HINT_STREAMING, 0, 5 * EPOCH, 0);
+        ASSERT_EQ(hint_of(&f, BASE + 2 * G2), SPM_HINT_STREAMING);
+        /* Streaming: hot, but never promoted while the hint lasts. */
+        for (unsigned k = 0; k < 5; k++) {
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+                ASSERT_EQ(fx_epoch(&f), 0);
+        }
+        ASSERT_EQ(hint_of(&f, BASE + 2 * G2), SPM_HINT_STREAMING);
+        fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+        fx_epoch(&f); /* at now = 5 epochs: expired */
+        ASSERT_EQ(hint_of(&f, BASE + 2 * G2), SPM_HINT_NONE);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+
+        /* NONE clears what it covers. */
+        hint(&f, 0, 4, SPM_HINT_COLD, 0, 0, 0);
+        hint(&f, 0, 1, SPM_HINT_NONE, 0, 0, 0);
+        ASSERT_EQ(hint_of(&f, BASE), SPM_HINT_NONE);
+        ASSERT_EQ(hint_of(&f, BASE + 3 * G2), SPM_HINT_COLD);
+        fx_stop(&f);
+}
+
+TEST(cold_hint_leaves_first_hot_hint_promotes) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 2, 1);
+        for (unsigned k = 0; k < 4; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 8 * HOT);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+                fx_epoch(&f);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+        /* The hotter one is declared cold: it is the one that makes room. */
+        hint(&f, 0, 1, SPM_HINT_COLD, 0, 0, 0);
+        bool moved = false;
+        for (unsigned k = 0; k < 4 && !moved; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 8 * HOT);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+                fx_touch(&f, 4, SPM_ACC_GPU(0), 2 * HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++)
+                        if (f.plan.moves[i].to == SPM_LOC_SYSMEM) {
+                                ASSERT_EQ(f.plan.moves[i].start, BASE);
+                                moved = true;
+                        }
+        }
+        ASSERT_TRUE(moved);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 4 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+
+        /* A hot hint promotes a region nobody touched, displacing a cold resident. */
+        hint(&f, 6, 1, SPM_HINT_HOT, 0, 0, 0);
+        bool promoted = false;
+        for (unsigned k = 0; k < 6 && !promoted; k++) {
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++)
+                        if (f.plan.moves[i].start == BASE + 6 * G2) {
+                                ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_HINT_HOT);
+                                promoted = true;
+                        }
+        }
+        ASSERT_TRUE(promoted);
+        fx_stop(&f);
+}
+
+TEST(pingpong_quarantine_and_release) {
+        static const struct {
+                unsigned trips, window, quarantine;
+        } table[] = {
+                { 1, 32, 10 },
+                { 2, 32, 20 },
+                { 3, 16, 5 },
+        };
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                struct fx f = {};
+                struct region_list *l = malloc(sizeof(*l));
+                fx_config(&f);
+                f.c.pingpong_trips = table[t].trips;
+                f.c.pingpong_window_epochs = table[t].window;
+                f.c.quarantine_epochs = table[t].quarantine;
+                fx_start(&f, 4, 4, 1);
+                /* The driver pulls granule 1 in, then something pushes it out, and again. One
+                 * round trip = out and back. */
+                unsigned loc = SPM_LOC_SYSMEM;
+                for (unsigned k = 0; k < 2 * table[t].trips; k++) {
+                        struct spm_engine_stats st;
+                        spm_engine_get_stats(f.e, &st);
+                        ASSERT_EQ_U(st.quarantines, 0);
+                        loc = loc == SPM_LOC_SYSMEM ? SPM_LOC_GPU(0) : SPM_LOC_SYSMEM;
+                        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + G2, G2, loc));
+                        fx_epoch(&f);
+                        if (k + 1 < 2 * table[t].trips)
+                                ASSERT_EQ(f.plan.n_quarantined, 0);
+                }
+                /* The last return quarantined it, and the plan says so. */
+                ASSERT_EQ(f.plan.n_quarantined, 1);
+                ASSERT_EQ_U(f.plan.n_held, 1);
+                ASSERT_EQ(f.plan.held[0].reason, SPM_REASON_QUARANTINE);
+                ASSERT_EQ_U(f.plan.held[0].start, BASE + G2);
+                ASSERT_EQ(f.plan.held[0].from, f.plan.held[0].to);
+                fx_regions(&f, l);
+                ASSERT_TRUE(l->r[1].quarantined);
+                ASSERT_FALSE(l->r[0].quarantined);
+                /* While quarantined, heat moves nothing. */
+                unsigned k;
+                for (k = 1; k < table[t].quarantine; k++) {
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), 10 * HOT);
+                        ASSERT_EQ(fx_epoch(&f), 0);
+                }
+                fx_regions(&f, l);
+                ASSERT_TRUE(l->r[1].quarantined);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 10 * HOT);
+                fx_epoch(&f);
+                fx_regions(&f, l);
+                ASSERT_FALSE(l->r[1].quarantined);
+                ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                free(l);
+                fx_stop(&f);
+        }
+}
+
+TEST(pingpong_outside_window_is_not_counted) {
+        struct fx f = {};
+
+        fx_config(&f);
+        f.c.pingpong_trips = 1;
+        f.c.pingpong_window_epochs = 4;
+        fx_start(&f, 2, 2, 1);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_GPU(0)));
+        for (unsigned k = 0; k < 6; k++)
+                fx_epoch(&f);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_SYSMEM));
+        fx_epoch(&f);
+        ASSERT_EQ(f.plan.n_quarantined, 0);
+        fx_stop(&f);
+}
+
+TEST(move_results_restore_location) {
+        /* Table: status, moved granules of a 4-granule move -> granules left on the GPU. */
+        static const struct {
+                int status;
+                unsigned moved, on_gpu;
+        } table[] = {
+                { 0, 4, 4 },
+                { 0, 1, 1 },            /* partial: the rest stays in RAM */
+                { -ENOMEM, 4, 0 },      /* failed: moved_bytes is ignored */
+                { -EAGAIN, 0, 0 },      /* "succeeded" but not resident */
+                { 0, 0, 0 },
+        };
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 8, 8, 1);
+                int n = 0;
+                for (unsigned k = 0; k < 4 && n == 0; k++) {
+                        for (unsigned g = 2; g < 6; g++)
+                                fx_touch(&f, g, SPM_ACC_GPU(0), HOT);
+                        n = fx_epoch(&f);
+                }
+                ASSERT_EQ(n, 1);
+                struct spm_move m = f.plan.moves[0];
+                ASSERT_EQ_U(m.length, 4 * G2);
+                struct spm_engine_stats st;
+                spm_engine_get_stats(f.e, &st);
+                ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)], 4 * G2); /* booked as in flight */
+                ASSERT_OK(spm_engine_move_result(f.e, &m, table[t].status,
+                                                 (uint64_t) table[t].moved * G2));
+                spm_engine_get_stats(f.e, &st);
+                ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)], (uint64_t) table[t].on_gpu * G2);
+                ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM] + st.used[SPM_LOC_GPU(0)], 8 * G2);
+                for (unsigned g = 0; g < 4; g++)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + (2 + g) * G2),
+                                  g < table[t].on_gpu ? SPM_LOC_GPU(0) : SPM_LOC_SYSMEM);
+                ASSERT_EQ_U(st.moves_failed, table[t].status < 0 ? 1 : 0);
+                fx_stop(&f);
+        }
+        struct fx f = {};
+        fx_config(&f);
+        fx_start(&f, 1, 1, 1);
+        struct spm_move bad = { .pid = 999, .start = BASE, .length = G2, .to = 1 };
+        ASSERT_ERROR(spm_engine_move_result(f.e, &bad, 0, 0), ENOENT);
+        fx_stop(&f);
+}
+
+TEST(gpu_faults_and_driver_evictions) {
+        struct fx f = {};
+        struct spm_engine_stats st;
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 3);
+        ASSERT_OK(spm_engine_gpu_fault(f.e, PID, BASE + G2 + 4096, 4096, 1, false));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+        ASSERT_OK(spm_engine_gpu_fault(f.e, PID, BASE + G2, G2, 1, true));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(1));
+        ASSERT_ERROR(spm_engine_gpu_fault(f.e, 1, BASE, G2, 0, true), ENOENT);
+        ASSERT_ERROR(spm_engine_gpu_fault(f.e, PID, BASE, G2, 9, true), EINVAL);
+        ASSERT_ERROR(spm_engine_set_location(f.e, PID, BASE + 100 * G2, G2, 0), ENOENT);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + G2, G2, SPM_LOC_SYSMEM));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.used[SPM_LOC_GPU(1)], 0);
+        ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM], 4 * G2);
+        fx_stop(&f);
+
+        /* With fault_accesses set, faults alone make a region hot. */
+        fx_config(&f);
+        f.c.fault_accesses = 200000;
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 4; k++) {
+                ASSERT_OK(spm_engine_gpu_fault(f.e, PID, BASE + 2 * G2, 4096, 0, false));
+                fx_epoch(&f);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_GPU(0));
+        fx_stop(&f);
+}
+
+TEST(drain_moves_everything_back) {
+        struct fx f = {};
+        struct spm_engine_stats st;
+
+        fx_config(&f);
+        fx_start(&f, 8, 8, 3);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, 3 * G2, SPM_LOC_GPU(0)));
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 5 * G2, G2, SPM_LOC_GPU(0)));
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 7 * G2, G2, SPM_LOC_GPU(1)));
+        int n = spm_engine_drain(f.e, 0, 0, &f.plan);
+        ASSERT_EQ(n, 2); /* coalesced: [0, 3) and [5, 6) */
+        for (int i = 0; i < n; i++) {
+                ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_DRAIN);
+                ASSERT_EQ(f.plan.moves[i].from, SPM_LOC_GPU(0));
+                ASSERT_EQ(f.plan.moves[i].to, SPM_LOC_SYSMEM);
+        }
+        ASSERT_EQ_U(f.plan.bytes_planned, 4 * G2);
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)], 0);
+        ASSERT_EQ_U(st.used[SPM_LOC_GPU(1)], G2);
+        /* Heat does not bring it back: the drained GPU is off limits until the job is set
+         * again. */
+        for (unsigned k = 0; k < 6; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 10 * HOT);
+                fx_epoch(&f);
+                for (size_t i = 0; i < f.plan.n_moves; i++)
+                        ASSERT_NE(f.plan.moves[i].to, SPM_LOC_GPU(0));
+        }
+        ASSERT_ERROR(spm_engine_drain(f.e, 0, 999, &f.plan), ENOENT);
+        ASSERT_ERROR(spm_engine_drain(f.e, 8, 0, &f.plan), EINVAL);
+        fx_stop(&f);
+}
+
+TEST(two_jobs_share_a_gpu_under_quotas) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 16, 6, 1);
+        struct spm_job j1 = { .id = JOB, .gpu_mask = 1 }, j2 = { .id = 8, .gpu_mask = 1 };
+        j1.vram_quota[0] = 2 * G2;
+        j2.vram_quota[0] = 3 * G2;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j1), 1);
+        ASSERT_EQ(spm_engine_job_set(f.e, &j2), 0);
+        ASSERT_OK(spm_engine_process_add(f.e, 8, PID + 1));
+        ASSERT_OK(spm_engine_range_add(f.e, PID + 1, BASE, 16 * G2, SPM_LOC_SYSMEM));
+        for (unsigned k = 0; k < 20; k++) {
+                for (unsigned g = 0; g < 8; g++) {
+                        fx_touch(&f, (g + k) % 16, SPM_ACC_GPU(0), HOT * (g + 1));
+                        struct spm_access a = { .pid = PID + 1, .accessor = 1,
+                                                .addr = BASE + ((g * 3 + k) % 16) * G2,
+                                                .len = G2, .reads = HOT * (8 - g) };
+                        ASSERT_EQ(spm_engine_observe(f.e, &a), 1);
+                }
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                struct spm_engine_stats st;
+                spm_engine_get_stats(f.e, &st);
+                ASSERT_LE_U(st.used[SPM_LOC_GPU(0)], 5 * G2);
+                uint64_t u1 = 0, u2 = 0;
+                struct region_list *l = malloc(sizeof(*l));
+                fx_regions(&f, l);
+                for (size_t i = 0; i < l->n; i++)
+                        if (l->r[i].loc == SPM_LOC_GPU(0))
+                                *(l->r[i].job_id == JOB ? &u1 : &u2) += l->r[i].length;
+                free(l);
+                ASSERT_LE_U(u1, 2 * G2);
+                ASSERT_LE_U(u2, 3 * G2);
+        }
+        /* Shrinking a quota gives the excess back. */
+        j2.vram_quota[0] = G2;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j2), 1);
+        for (unsigned k = 0; k < 3; k++)
+                fx_epoch(&f);
+        uint64_t u2 = 0;
+        struct region_list *l = malloc(sizeof(*l));
+        fx_regions(&f, l);
+        for (size_t i = 0; i < l->n; i++)
+                if (l->r[i].loc == SPM_LOC_GPU(0) && l->r[i].job_id == 8)
+                        u2 += l->r[i].length;
+        free(l);
+        ASSERT_LE_U(u2, G2);
+        /* A frozen job moves nothing. */
+        j1.frozen = true;
+        ASSERT_EQ(spm_engine_job_set(f.e, &j1), 1);
+        for (unsigned k = 0; k < 4; k++) {
+                for (unsigned g = 8; g < 16; g++)
+                        fx_touch(&f, g, SPM_ACC_GPU(0), 50 * HOT);
+                fx_epoch(&f);
+                for (size_t i = 0; i < f.plan.n_moves; i++)
+                        ASSERT_TRUE(f.plan.moves[i].job_id != JOB);
+        }
+        fx_stop(&f);
+}
+
+TEST(numa_profile_places_on_the_gpus_node) {
+        struct fx f = {};
+
+        ASSERT_OK(spm_machine_profile("mi300a-node", &f.m));
+        spm_engine_config_defaults(&f.m, &f.c);
+        fx_start(&f, 4, 4, 0xf);
+        for (unsigned k = 0; k < 4; k++) {
+                fx_touch(&f, 1, SPM_ACC_GPU(2), HOT * 8);
+                fx_touch(&f, 2, SPM_ACC_CPU, HOT);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), 2);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), 0);
+        fx_stop(&f);
+}
+
+TEST_MAIN()

@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The engine: regions, observations, heat, placement and the plan. */
+
+#include "engine-fixture.h"
+
+TEST(config_validation) {
+        struct fx f = {};
+        struct spm_engine *e = NULL;
+
+        fx_config(&f);
+        static const uint64_t bad_granules[] = { 0, 2048, 3 * 4096, 2ULL << 30 };
+        for (size_t i = 0; i < ELEMENTSOF(bad_granules); i++) {
+                struct spm_engine_config c = f.c;
+                c.granule = bad_granules[i];
+                ASSERT_ERROR(spm_engine_new(&f.m, &c, &e), EINVAL);
+                ASSERT_NULL(e);
+        }
+        static const uint64_t good_granules[] = { 4096, 64 * 1024, 2 * MiB, 1ULL << 30 };
+        for (size_t i = 0; i < ELEMENTSOF(good_granules); i++) {
+                struct spm_engine_config c = f.c;
+                c.granule = good_granules[i];
+                ASSERT_OK(spm_engine_new(&f.m, &c, &e));
+                e = spm_engine_free(e);
+        }
+        struct spm_engine_config c = f.c;
+        c.hysteresis = 0.5;
+        ASSERT_ERROR(spm_engine_new(&f.m, &c, &e), EINVAL);
+        ASSERT_EQ(f.c.granule, 2 * MiB);
+        ASSERT_EQ(f.c.half_life_usec, 4 * EPOCH);
+}
+
+TEST(names) {
+        for (unsigned r = 0; r < _SPM_REASON_MAX; r++)
+                ASSERT_NOT_NULL(spm_reason_to_string((enum spm_reason) r));
+        ASSERT_NULL(spm_reason_to_string(_SPM_REASON_MAX));
+        for (unsigned k = 0; k < _SPM_HINT_KIND_MAX; k++)
+                ASSERT_EQ(spm_hint_kind_from_string(spm_hint_kind_to_string((enum spm_hint_kind) k)),
+                          k);
+        ASSERT_EQ(spm_hint_kind_from_string("lukewarm"), _SPM_HINT_KIND_INVALID);
+        ASSERT_STREQ(spm_hint_kind_to_string(SPM_HINT_PIN_GPU), "pin-gpu");
+}
+
+TEST(jobs_processes_ranges) {
+        struct fx f = {};
+        struct spm_engine_stats st;
+
+        fx_config(&f);
+        fx_start(&f, 8, 4, 1);
+        ASSERT_ERROR(spm_engine_process_add(f.e, 99, 1), ENOENT);
+        struct spm_job j2 = { .id = 8, .gpu_mask = 2 };
+        ASSERT_EQ(spm_engine_job_set(f.e, &j2), 0);
+        ASSERT_EQ(spm_engine_job_set(f.e, &j2), 1);
+        ASSERT_ERROR(spm_engine_process_add(f.e, 8, PID), EEXIST);
+        ASSERT_ERROR(spm_engine_range_add(f.e, 1234, BASE, G2, 0), ENOENT);
+        ASSERT_ERROR(spm_engine_range_add(f.e, PID, BASE + 1, G2, 0), EINVAL);
+        ASSERT_ERROR(spm_engine_range_add(f.e, PID, BASE, G2, 42), EINVAL);
+
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.n_regions, 8);
+        ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM], 8 * G2);
+
+        /* An unaligned range: its first and last regions stop at the granule. */
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE + 100 * G2 + 3 * 4096, 2 * G2, 0));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.n_regions, 8 + 3);
+        /* An overlapping range merges with the known one and keeps its regions. */
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE + 6 * G2, 4 * G2, 0));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.n_regions, 10 + 3);
+        ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM], 12 * G2);
+
+        /* munmap of a middle part splits the range in two. */
+        ASSERT_OK(spm_engine_range_remove(f.e, PID, BASE + 2 * G2, G2 + 4096));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM], 11 * G2 - 4096);
+        struct spm_access a = { .pid = PID, .accessor = 0, .addr = BASE + 2 * G2, .len = 4096,
+                                .reads = 1 };
+        ASSERT_EQ(spm_engine_observe(f.e, &a), 0);
+        a.addr = BASE + 3 * G2 + 4096;
+        ASSERT_EQ(spm_engine_observe(f.e, &a), 1);
+        ASSERT_ERROR(spm_engine_range_remove(f.e, PID, BASE + 1000 * G2, G2), ENOENT);
+
+        ASSERT_OK(spm_engine_job_remove(f.e, JOB));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.n_regions, 0);
+        ASSERT_EQ_U(st.n_processes, 0);
+        ASSERT_EQ_U(st.used[SPM_LOC_SYSMEM], 0);
+        ASSERT_ERROR(spm_engine_process_remove(f.e, PID), ENOENT);
+        fx_stop(&f);
+}
+
+TEST(observe_lookup) {
+        struct fx f = {};
+        struct spm_engine_stats st;
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        static const struct {
+                uint32_t pid;
+                uint64_t addr, len;
+                uint8_t acc;
+                int expect;
+        } table[] = {
+                { PID, BASE, 4096, 0, 1 },
+                { PID, BASE + 4 * G2 - 4096, 4096, 1, 1 },
+                { PID, BASE + 4 * G2, 4096, 1, 0 },     /* past the range */
+                { PID, BASE - 4096, 4096, 1, 0 },
+                { 1, BASE, 4096, 1, 0 },                /* unknown pid */
+                { PID, BASE + G2 - 4096, 2 * 4096, 1, 1 }, /* straddles two regions */
+                { PID, BASE, 4096, 9, -EINVAL },        /* no such accessor */
+                { PID, BASE, 0, 0, -EINVAL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                struct spm_access a = { .pid = table[i].pid, .accessor = table[i].acc,
+                                        .addr = table[i].addr, .len = table[i].len, .reads = 8 };
+                ASSERT_EQ(spm_engine_observe(f.e, &a), table[i].expect);
+        }
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.observations, 6);
+        ASSERT_EQ_U(st.observations_ignored, 3);
+
+        /* The straddling access split its 16 reads 8/8 between the two regions. */
+        fx_epoch(&f);
+        struct region_list *l = malloc(sizeof(*l));
+        fx_regions(&f, l);
+        ASSERT_EQ_U(l->n, 4);
+        ASSERT_NEAR(l->r[0].heat[1] / l->r[1].heat[1], 1.0, 1e-6);
+        ASSERT_TRUE(l->r[1].heat[1] > 0);
+        free(l);
+        fx_stop(&f);
+}
+
+TEST(decay_halves_after_half_life) {
+        static const unsigned half_lives[] = { 1, 2, 4, 10 };
+
+        for (size_t i = 0; i < ELEMENTSOF(half_lives); i++) {
+                struct fx f = {};
+                struct region_list *l = malloc(sizeof(*l));
+
+                fx_config(&f);
+                f.c.half_life_usec = half_lives[i] * EPOCH;
+                fx_start(&f, 2, 4, 1);
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 1000);
+                fx_epoch(&f);
+                fx_regions(&f, l);
+                double h0 = l->r[0].heat[SPM_ACC_GPU(0)];
+                ASSERT_TRUE(h0 > 0);
+                for (unsigned k = 0; k < half_lives[i]; k++)
+                        fx_epoch(&f);
+                fx_regions(&f, l);
+                ASSERT_NEAR(l->r[0].heat[SPM_ACC_GPU(0)] / h0, 0.5, 1e-5);
+                ASSERT_EQ(l->r[1].heat[SPM_ACC_GPU(0)], 0);
+                free(l);
+                fx_stop(&f);
+        }
+}
+
+TEST(steady_rate_reads_as_accesses_per_epoch) {
+        struct fx f = {};
+        struct region_list *l = malloc(sizeof(*l));
+
+        fx_config(&f);
+        fx_start(&f, 1, 4, 1);
+        for (unsigned k = 0; k < 200; k++) {
+                fx_touch(&f, 0, SPM_ACC_CPU, 1000);
+                fx_epoch(&f);
+        }
+        fx_regions(&f, l);
+        /* After a decay step the rate of a steady 1000/epoch reads 1000 * 2^(-1/4). */
+        ASSERT_NEAR(l->r[0].heat[SPM_ACC_CPU], 1000 * exp2(-0.25), 1.0);
+        free(l);
+        fx_stop(&f);
+}
+
+/* GPU reads per epoch that make a 2 MiB region clearly worth VRAM: four sweeps. */
+#define HOT (4 * G2 / 64)
+
+TEST(hot_regions_move_and_coalesce) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 16, 8, 1);
+        for (unsigned k = 0; k < 3; k++) {
+                /* Granules 2-5 and 9 are hot; the rest is never touched. */
+                static const unsigned hot[] = { 2, 3, 4, 5, 9 };
+                for (size_t i = 0; i < ELEMENTSOF(hot); i++)
+                        fx_touch(&f, hot[i], SPM_ACC_GPU(0), HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                if (n == 0)
+                        continue;
+                /* All moved in one epoch: two ranges, the 4-granule one coalesced. */
+                ASSERT_EQ(n, 2);
+                uint64_t lens[2] = { f.plan.moves[0].length, f.plan.moves[1].length };
+                ASSERT_TRUE((lens[0] == 4 * G2 && lens[1] == G2) ||
+                            (lens[1] == 4 * G2 && lens[0] == G2));
+                for (int i = 0; i < n; i++) {
+                        ASSERT_EQ(f.plan.moves[i].to, SPM_LOC_GPU(0));
+                        ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_HOT);
+                        ASSERT_EQ(f.plan.moves[i].pid, PID);
+                        ASSERT_EQ_U(f.plan.moves[i].job_id, JOB);
+                }
+                /* Highest benefit density first. */
+                ASSERT_TRUE(f.plan.moves[0].benefit_usec / f.plan.moves[0].length >=
+                            f.plan.moves[1].benefit_usec / f.plan.moves[1].length);
+                break;
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + 3 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 9 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 0 * G2), SPM_LOC_SYSMEM);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 6 * G2), SPM_LOC_SYSMEM);
+        /* Nothing moves once placed. */
+        for (unsigned k = 0; k < 5; k++) {
+                fx_touch(&f, 2, SPM_ACC_GPU(0), HOT);
+                ASSERT_EQ(fx_epoch(&f), 0);
+        }
+        fx_stop(&f);
+}
+
+TEST(no_move_without_payoff) {
+        /* Table: GPU reads per epoch, epochs touched in a row, whether it must end in VRAM. */
+        static const struct {
+                uint64_t reads;
+                unsigned epochs;
+                bool moves;
+        } table[] = {
+                { G2 / 64, 1, false },          /* streamed once: one sweep, no reuse */
+                { 4 * G2 / 64, 1, false },      /* intense but seen in one epoch only */
+                { G2 / 64 / 16, 10, false },    /* lukewarm: saves less than it costs */
+                { G2 / 64, 6, true },           /* one sweep every epoch: pays quickly */
+                { 4 * G2 / 64, 3, true },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 4, 4, 1);
+                for (unsigned k = 0; k < table[i].epochs; k++) {
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), table[i].reads);
+                        fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                }
+                for (unsigned k = 0; k < 8; k++) {
+                        fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                }
+                ASSERT_EQ(fx_loc_of(&f, BASE + G2) == SPM_LOC_GPU(0), table[i].moves);
+                fx_stop(&f);
+        }
+}
+
+TEST(cpu_hot_page_in_vram_goes_home) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, 2 * G2, SPM_LOC_GPU(0)));
+        f.now = 100 * EPOCH; /* past the minimum residency */
+        for (unsigned k = 0; k < 40; k++)
+                fx_epoch(&f);
+        bool seen = false;
+        for (unsigned k = 0; k < 4 && !seen; k++) {
+                fx_touch(&f, 0, SPM_ACC_CPU, G2 / 64 * 4);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), G2 / 64 * 4); /* GPU-hot: stays */
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++) {
+                        ASSERT_EQ(f.plan.moves[i].start, BASE);
+                        ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_CPU_HOT);
+                        ASSERT_EQ(f.plan.moves[i].to, SPM_LOC_SYSMEM);
+                        seen = true;
+                }
+        }
+        ASSERT_TRUE(seen);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+        fx_stop(&f);
+}
+
+/* Capacity, quota and bandwidth budgets, table-driven, over many epochs of a moving hot set. */
+TEST(budgets_never_exceeded) {
+        static const struct {
+                unsigned vram, quota, budget_granules, hot;
+        } table[] = {
+                { 1, 0, 0, 4 },
+                { 2, 0, 0, 8 },
+                { 4, 0, 1, 16 },
+                { 8, 3, 2, 16 },
+                { 8, 8, 0, 32 },
+                { 16, 5, 3, 12 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                struct fx f = {};
+                uint64_t budget = (uint64_t) table[i].budget_granules * G2;
+                fx_config(&f);
+                f.c.migrate_budget_bytes = budget;
+                fx_start(&f, 64, table[i].vram, 1);
+                if (table[i].quota) {
+                        struct spm_job j = { .id = JOB, .gpu_mask = 1 };
+                        j.vram_quota[0] = (uint64_t) table[i].quota * G2;
+                        ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
+                }
+                uint64_t limit = table[i].quota ? MIN(table[i].quota, table[i].vram)
+                                                : table[i].vram;
+                for (unsigned k = 0; k < 60; k++) {
+                        /* The hot set slides by one granule per epoch. */
+                        for (unsigned h = 0; h < table[i].hot; h++)
+                                fx_touch(&f, (k + h) % 64, SPM_ACC_GPU(0), HOT + h);
+                        fx_epoch(&f);
+                        fx_check_plan(&f, budget ? budget : UINT64_MAX);
+                        struct spm_engine_stats st;
+                        spm_engine_get_stats(f.e, &st);
+                        ASSERT_LE_U(st.used[SPM_LOC_GPU(0)], limit * G2);
+                        ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)] + st.used[SPM_LOC_SYSMEM], 64 * G2);
+                }
+                struct spm_engine_stats st;
+                spm_engine_get_stats(f.e, &st);
+                ASSERT_TRUE(st.used[SPM_LOC_GPU(0)] > 0);
+                fx_stop(&f);
+        }
+}
+
+TEST(bandwidth_budget_defers) {
+        struct fx f = {};
+
+        fx_config(&f);
+        f.c.migrate_budget_bytes = 2 * G2;
+        fx_start(&f, 16, 16, 1);
+        for (unsigned k = 0; k < 2; k++)
+                for (unsigned h = 0; h < 10; h++)
+                        fx_touch(&f, h, SPM_ACC_GPU(0), HOT);
+        fx_epoch(&f);
+        ASSERT_LE_U(f.plan.bytes_planned, 2 * G2);
+        fx_touch(&f, 9, SPM_ACC_GPU(0), HOT);
+        for (unsigned h = 0; h < 10; h++)
+                fx_touch(&f, h, SPM_ACC_GPU(0), HOT);
+        struct spm_engine_stats st;
+        spm_engine_get_stats(f.e, &st);
+        uint64_t in_vram = st.used[SPM_LOC_GPU(0)];
+        fx_epoch(&f);
+        ASSERT_EQ_U(f.plan.bytes_planned, 2 * G2);
+        ASSERT_EQ_U(f.plan.bytes_deferred, 10 * G2 - in_vram - 2 * G2);
+        fx_check_plan(&f, 2 * G2);
+        /* The densest go first: granule 9 had the extra touch. */
+        ASSERT_EQ(fx_loc_of(&f, BASE + 9 * G2), SPM_LOC_GPU(0));
+        fx_stop(&f);
+}
+
+TEST(full_vram_swaps_and_charges_the_victim) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 2, 1);
+        /* Warm residents in VRAM; then a far hotter region arrives. */
+        for (unsigned k = 0; k < 4; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * G2 / 64);
+                fx_epoch(&f);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+        bool swapped = false;
+        for (unsigned k = 0; k < 4 && !swapped; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * G2 / 64);
+                fx_touch(&f, 5, SPM_ACC_GPU(0), 16 * G2 / 64);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                if (n == 0)
+                        continue;
+                ASSERT_EQ(n, 2);
+                /* The eviction of the cheaper resident comes first, then the promotion. */
+                ASSERT_EQ(f.plan.moves[0].start, BASE);
+                ASSERT_EQ(f.plan.moves[0].to, SPM_LOC_SYSMEM);
+                ASSERT_EQ(f.plan.moves[0].reason, SPM_REASON_DISPLACED);
+                ASSERT_EQ(f.plan.moves[1].start, BASE + 5 * G2);
+                ASSERT_EQ(f.plan.moves[1].to, SPM_LOC_GPU(0));
+                swapped = true;
+        }
+        ASSERT_TRUE(swapped);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+
+        /* A challenger only slightly hotter than the residents does not pay for the swap. */
+        for (unsigned k = 0; k < 6; k++) {
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * G2 / 64);
+                fx_touch(&f, 5, SPM_ACC_GPU(0), 16 * G2 / 64);
+                fx_touch(&f, 6, SPM_ACC_GPU(0), 2 * G2 / 64 + 100);
+                ASSERT_EQ(fx_epoch(&f), 0);
+        }
+        fx_stop(&f);
+}
+
+/* Plans are identical whatever order the observations of an epoch come in. */
+TEST(order_independence) {
+        struct spm_access obs[48];
+        unsigned n = 0;
+        uint64_t seed = 12345;
+
+        for (unsigned g = 0; g < 24; g++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                obs[n++] = (struct spm_access) {
+                        .pid = PID, .accessor = (uint8_t) SPM_ACC_GPU(g % 2),
+                        .addr = BASE + g * G2 + ((seed >> 40) % 4) * 4096 * 64,
+                        .len = G2 / 2, .reads = 1000 + (seed >> 50) % 20000,
+                };
+                obs[n++] = (struct spm_access) {
+                        .pid = PID, .accessor = SPM_ACC_CPU, .addr = BASE + g * G2,
+                        .len = G2, .reads = (seed >> 33) % 3000, .writes = g * 10,
+                };
+        }
+        struct spm_move ref[64];
+        size_t n_ref[6] = {};
+        for (unsigned trial = 0; trial < 8; trial++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 32, 6, 3);
+                uint64_t s = 99 + trial;
+                for (unsigned ep = 0; ep < 6; ep++) {
+                        struct spm_access o[48];
+                        memcpy(o, obs, sizeof(o));
+                        for (unsigned i = 0; i < n; i++)
+                                o[i].reads = o[i].reads * (ep + 1) / 2;
+                        /* Fisher-Yates with a fixed seed per trial; trial 0 keeps the order. */
+                        for (unsigned i = n - 1; trial > 0 && i > 0; i--) {
+                                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                                unsigned k = (unsigned) ((s >> 33) % (i + 1));
+                                struct spm_access t = o[i];
+                                o[i] = o[k];
+                                o[k] = t;
+                        }
+                        ASSERT_EQ(spm_engine_observe_batch(f.e, o, n), (int) n);
+                        int r = fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                        if (trial == 0) {
+                                ASSERT_LE(r, 64 / 6);
+                                if (r > 0)
+                                        memcpy(&ref[ep * 10], f.plan.moves, r * sizeof(*ref));
+                                n_ref[ep] = (size_t) r;
+                        } else {
+                                ASSERT_EQ_U((size_t) r, n_ref[ep]);
+                                for (int i = 0; i < r; i++) {
+                                        const struct spm_move *a = &ref[ep * 10 + i];
+                                        const struct spm_move *b = &f.plan.moves[i];
+                                        ASSERT_EQ_U(a->start, b->start);
+                                        ASSERT_EQ_U(a->length, b->length);
+                                        ASSERT_EQ(a->to, b->to);
+                                        ASSERT_EQ(a->reason, b->reason);
+                                        ASSERT_NEAR(a->benefit_usec, b->benefit_usec,
+                                                    1e-6 * a->benefit_usec);
+                                }
+                        }
+                }
+                fx_stop(&f);
+        }
+        size_t total = 0;
+        for (unsigned ep = 0; ep < 6; ep++)
+                total += n_ref[ep];
+        ASSERT_TRUE(total > 0); /* the scenario does move something */
+}
+
+TEST(coalescing_table) {
+        /* Hot granules -> expected move lengths (in granules), in address order. */
+        static const struct {
+                unsigned hot[8], n_hot;
+                unsigned lens[8], n_lens;
+        } table[] = {
+                { { 1, 2, 3 }, 3, { 3 }, 1 },
+                { { 0, 2, 4 }, 3, { 1, 1, 1 }, 3 },
+                { { 0, 1, 3, 4, 5, 7 }, 6, { 2, 3, 1 }, 3 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 8, 8, 1);
+                int n = 0;
+                for (unsigned k = 0; k < 4 && n == 0; k++) {
+                        for (unsigned h = 0; h < table[i].n_hot; h++)
+                                fx_touch(&f, table[i].hot[h], SPM_ACC_GPU(0), HOT);
+                        n = fx_epoch(&f);
+                }
+                ASSERT_EQ(n, (int) table[i].n_lens);
+                for (unsigned k = 0; k < table[i].n_lens; k++) {
+                        bool found = false;
+                        unsigned at = k == 0 ? table[i].hot[0] : 0;
+                        (void) at;
+                        for (int m = 0; m < n; m++)
+                                if (f.plan.moves[m].length == table[i].lens[k] * G2)
+                                        found = true;
+                        ASSERT_TRUE(found);
+                }
+                fx_stop(&f);
+        }
+}
+
+static double heat_sum(struct fx *f, struct region_list *l, uint64_t *bytes) {
+        double s = 0;
+        *bytes = 0;
+        fx_regions(f, l);
+        for (size_t i = 0; i < l->n; i++) {
+                for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
+                        s += l->r[i].heat[a];
+                *bytes += l->r[i].length;
+        }
+        return s;
+}
+
+TEST(split_and_merge_keep_totals) {
+        struct fx f = {};
+        struct region_list *l = malloc(sizeof(*l));
+        uint64_t bytes;
+
+        fx_config(&f);
+        f.c.merge_interval_epochs = 1;
+        fx_start(&f, 64, 8, 1);
+        /* Uniformly lukewarm: neighbours look alike and merge. */
+        for (unsigned g = 0; g < 64; g++)
+                fx_touch(&f, g, SPM_ACC_CPU, 100);
+        fx_epoch(&f);
+        double before = heat_sum(&f, l, &bytes);
+        for (unsigned k = 0; k < 3; k++)
+                fx_epoch(&f);
+        double after = heat_sum(&f, l, &bytes);
+        ASSERT_TRUE(l->n < 64);
+        ASSERT_TRUE(l->n >= 1);
+        ASSERT_EQ_U(bytes, 64 * G2);
+        ASSERT_NEAR(after / before, exp2(-3.0 / 4.0), 1e-4);
+        size_t merged = l->n;
+
+        /* A 2 MiB hot spot inside the merged area gets its own region within an epoch or
+         * two, and the split keeps the total. */
+        for (unsigned k = 0; k < 3; k++) {
+                fx_touch(&f, 37, SPM_ACC_GPU(0), HOT);
+                fx_epoch(&f);
+        }
+        fx_regions(&f, l);
+        ASSERT_TRUE(l->n > merged);
+        bool isolated = false;
+        for (size_t i = 0; i < l->n; i++)
+                if (l->r[i].start == BASE + 37 * G2 && l->r[i].length == G2)
+                        isolated = true;
+        ASSERT_TRUE(isolated);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 37 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 36 * G2), SPM_LOC_SYSMEM);
+
+        /* A location change cutting a region keeps heat and bytes exactly. */
+        before = heat_sum(&f, l, &bytes);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 3 * 4096, 5 * 4096, SPM_LOC_GPU(1)));
+        after = heat_sum(&f, l, &bytes);
+        ASSERT_NEAR(after, before, 1e-5 * before);
+        ASSERT_EQ_U(bytes, 64 * G2);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 3 * 4096), SPM_LOC_GPU(1));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 8 * 4096), SPM_LOC_SYSMEM);
+        free(l);
+        fx_stop(&f);
+}
+
+TEST(granule_configurable) {
+        static const uint64_t granules[] = { 4096, 64 * 1024, 2 * MiB, 16 * MiB };
+        for (size_t i = 0; i < ELEMENTSOF(granules); i++) {
+                struct fx f = {};
+                struct spm_engine_stats st;
+                fx_config(&f);
+                f.c.granule = granules[i];
+                fx_start(&f, 4, 4, 1);
+                spm_engine_get_stats(f.e, &st);
+                ASSERT_EQ_U(st.n_regions, MAX(1, MIN(4 * G2 / granules[i], f.c.max_regions_per_range)));
+                struct spm_access a = { .pid = PID, .accessor = 1, .addr = BASE + G2 + 8192,
+                                        .len = 4096, .reads = 5 };
+                ASSERT_EQ(spm_engine_observe(f.e, &a), 1);
+                fx_stop(&f);
+        }
+}
+
+TEST(memory_per_region) {
+        struct fx f = {};
+        struct spm_engine_stats st;
+
+        fx_config(&f);
+        f.c.max_regions_per_range = 1 << 20;
+        fx_start(&f, 1, 1, 1);
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE + (1ULL << 40), 100000 * G2, 0));
+        spm_engine_get_stats(f.e, &st);
+        ASSERT_EQ_U(st.n_regions, 100001);
+        ASSERT_LE_U(st.memory_bytes / st.n_regions, 64);
+        fx_stop(&f);
+}
+
+TEST_MAIN()
