@@ -10,13 +10,14 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools sim
+REQUIRED_SUITES ?= unit tools integration fuzz sim
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools sim
+SUITES     ?= unit tools integration fuzz sim
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
-       clang-14 libclang-rt-14-dev valgrind
+       clang-14 libclang-rt-14-dev valgrind \
+       varlink-go
 
 .PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
 

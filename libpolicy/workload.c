@@ -25,6 +25,10 @@
 #define WL_MAX_TOKENS 24
 #define WL_NAME_MAX 32
 #define WL_DEFAULT_BASE 0x7f0000000000ULL  /* where a pid's first region goes by default */
+/* Bounds on what a config can make the generator allocate: per-span accumulators for all
+ * regions (144 bytes a span) and zipf weights (16 bytes a span of each zipf stream). */
+#define WL_MAX_SPANS (1ULL << 20)
+#define WL_MAX_ZIPF_SPANS (1ULL << 22)
 
 enum pattern {
         PATTERN_SEQ,      /* a window sweeping through the range */
@@ -92,6 +96,8 @@ struct spm_workload {
         uint64_t span;
         uint64_t seed;
         bool have_trace;
+        uint64_t n_spans;        /* of all regions */
+        uint64_t n_zipf_spans;   /* of all zipf streams */
 
         struct region *regions;
         unsigned n_regions;
@@ -356,6 +362,9 @@ static int do_region(struct parser *p, struct spm_workload *w, const char *name,
                                 addr = MAX(addr, w->regions[i].addr + w->regions[i].size +
                                            w->span);
         }
+        if (size / w->span > WL_MAX_SPANS - w->n_spans)
+                return parse_fail(p, "regions of more than %llu spans in all: use a larger span",
+                                  (unsigned long long) WL_MAX_SPANS);
         if (addr % w->span != 0 || addr + size < addr)
                 return parse_fail(p, "addr=0x%" PRIx64 " is not span aligned or wraps", addr);
         for (unsigned i = 0; i < w->n_regions; i++) {
@@ -374,6 +383,7 @@ static int do_region(struct parser *p, struct spm_workload *w, const char *name,
         g->addr = addr;
         g->size = size;
         g->n_spans = size / w->span;
+        w->n_spans += g->n_spans;
         return 0;
 }
 
@@ -477,7 +487,8 @@ static int do_access(struct parser *p, struct spm_workload *w, char **pos, unsig
                 return r;
         if (size == 0)
                 size = g->size - MIN(offset, g->size);
-        if (offset % w->span || size % w->span || size == 0 || offset + size > g->size)
+        if (offset % w->span || size % w->span || size == 0 || offset > g->size ||
+            size > g->size - offset)
                 return parse_fail(p, "offset/size must be span multiples inside region '%s'",
                                   g->name);
         s.first_span = offset / w->span;
@@ -527,8 +538,14 @@ static int do_access(struct parser *p, struct spm_workload *w, char **pos, unsig
         if ((r = args_check_used(p, a, "access")) < 0)
                 return r;
 
-        if (s.pattern == PATTERN_ZIPF && (r = stream_zipf_weights(w, &s, w->n_streams)) < 0)
-                return r;
+        if (s.pattern == PATTERN_ZIPF) {
+                if (s.n_spans > WL_MAX_ZIPF_SPANS - w->n_zipf_spans)
+                        return parse_fail(p, "zipf streams over more than %llu spans in all",
+                                          (unsigned long long) WL_MAX_ZIPF_SPANS);
+                if ((r = stream_zipf_weights(w, &s, w->n_streams)) < 0)
+                        return r;
+                w->n_zipf_spans += s.n_spans;
+        }
         struct stream *ns = grow(&w->streams, &w->n_streams, sizeof(*ns));
         if (!ns) {
                 free(s.weights);
@@ -566,8 +583,8 @@ static int do_hint(struct parser *p, struct spm_workload *w, struct args *a) {
         const struct region *g = &w->regions[region];
         if (size == 0)
                 size = g->size - MIN(offset, g->size);
-        if (offset % w->page_size || size % w->page_size || size == 0 ||
-            offset + size > g->size)
+        if (offset % w->page_size || size % w->page_size || size == 0 || offset > g->size ||
+            size > g->size - offset)
                 return parse_fail(p, "offset/size must be page multiples inside region '%s'",
                                   g->name);
         if ((r = args_check_used(p, a, "hint")) < 0)
