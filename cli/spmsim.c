@@ -36,20 +36,16 @@ static const char *arg_svg;
 static long arg_explain = -1;        /* -1 off; else max lines */
 static bool arg_print_profile;
 
-/* All policies spmsim knows, in table order. */
-static const struct spm_sim_policy *const all_policies[] = {
-        &spm_sim_policy_spmtier,
-        &spm_sim_policy_default,
-        &spm_sim_policy_sysmem,
-        &spm_sim_policy_first_touch,
-        &spm_sim_policy_uvm_like,
-        &spm_sim_policy_counters,
-        &spm_sim_policy_tpp_like,
-        &spm_sim_policy_damos_like,
-        &spm_sim_policy_static_opt,
-        &spm_sim_policy_clairvoyant,
-        &spm_sim_policy_exact,
-};
+/* All policies spmsim knows, in table order: ours, then the registry's baselines and oracles. */
+static const struct spm_sim_policy *all_policies[MAX_POLICIES];
+static size_t n_all_policies;
+
+static void register_policies(void) {
+        all_policies[n_all_policies++] = &spm_sim_policy_spmtier;
+        for (const struct spm_sim_policy *const *p = spm_sim_baselines; *p; p++)
+                if (n_all_policies < MAX_POLICIES)
+                        all_policies[n_all_policies++] = *p;
+}
 
 static void help(void) {
         printf("spmsim --trace FILE [OPTIONS]\n\n"
@@ -289,7 +285,7 @@ static int parse_args(int argc, char **argv, struct spm_machine *m) {
                         arg_print_profile = true;
                         break;
                 case OPT_LIST:
-                        for (size_t i = 0; i < ELEMENTSOF(all_policies); i++)
+                        for (size_t i = 0; i < n_all_policies; i++)
                                 printf("%-12s %s\n", all_policies[i]->name, all_policies[i]->description);
                         exit(0);
                 case 'h':
@@ -336,7 +332,7 @@ static int parse_args(int argc, char **argv, struct spm_machine *m) {
         }
         if (strcmp(arg_policy, "all") != 0) {
                 bool found = false;
-                for (size_t i = 0; i < ELEMENTSOF(all_policies); i++)
+                for (size_t i = 0; i < n_all_policies; i++)
                         found |= strcmp(all_policies[i]->name, arg_policy) == 0;
                 if (!found) {
                         fprintf(stderr, "spmsim: unknown policy '%s' (see --list-policies)\n", arg_policy);
@@ -355,6 +351,7 @@ int main(int argc, char **argv) {
         char err[1024];
         int r, status = 0;
 
+        register_policies();
         if (parse_args(argc, argv, &m) < 0)
                 return 1;
         if (arg_print_profile) {
@@ -388,7 +385,7 @@ int main(int argc, char **argv) {
 
         long explain_left = arg_explain == -2 ? -1 : arg_explain;
         bool want_all = strcmp(arg_policy, "all") == 0;
-        for (size_t i = 0; i < ELEMENTSOF(all_policies); i++) {
+        for (size_t i = 0; i < n_all_policies; i++) {
                 const struct spm_sim_policy *p = all_policies[i];
                 bool shown = want_all || strcmp(p->name, arg_policy) == 0 ||
                              p == &spm_sim_policy_default || p == &spm_sim_policy_exact;

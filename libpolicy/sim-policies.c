@@ -184,24 +184,6 @@ static void uvm_done(void *state) {
         free(u);
 }
 
-/* Region index of (pid, addr), or NONE (regions are sorted by pid, addr). */
-static uint32_t find_region(const struct spm_simtrace *t, uint32_t pid, uint64_t addr) {
-        uint32_t lo = 0, hi = t->n_regions;
-
-        while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                const struct spm_sim_region *g = &t->regions[mid];
-
-                if (g->pid < pid || (g->pid == pid && g->addr < addr))
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        if (lo < t->n_regions && t->regions[lo].pid == pid && t->regions[lo].addr == addr)
-                return lo;
-        return NONE;
-}
-
 /* Makes one slot at loc by evicting the LRU region (not r). Returns 0 or -ENOSPC. */
 static int uvm_make_room(struct spm_sim *s, struct uvm_state *u, unsigned loc, uint32_t keep) {
         while (spm_sim_free(s, loc) == 0) {
@@ -238,7 +220,7 @@ static int uvm_fault(struct spm_sim *s, void *state, uint32_t r, unsigned gpu) {
         uint64_t block = ALIGN_DOWN(addr / g, (uint64_t) UVM_BLOCK_GRANULES);
         uint32_t leaf[UVM_BLOCK_GRANULES];
         for (unsigned i = 0; i < UVM_BLOCK_GRANULES; i++)
-                leaf[i] = find_region(t, pid, (block + i) * g);
+                leaf[i] = spm_simtrace_find(t, pid, (block + i) * g);
 
         unsigned best_lo = 0, best_n = 0;
         for (unsigned n = 2; n <= UVM_BLOCK_GRANULES; n *= 2) {

@@ -30,23 +30,6 @@ struct spmtier_state {
         size_t next_hint;
 };
 
-static uint32_t region_of(const struct spm_simtrace *t, uint32_t pid, uint64_t addr) {
-        uint32_t lo = 0, hi = t->n_regions;
-
-        while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                const struct spm_sim_region *g = &t->regions[mid];
-
-                if (g->pid < pid || (g->pid == pid && g->addr < addr))
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        if (lo < t->n_regions && t->regions[lo].pid == pid && t->regions[lo].addr == addr)
-                return lo;
-        return UINT32_MAX;
-}
-
 /*
  * Who decides placement. Once a range holds data, the mover pins it with PREFERRED_LOC (where
  * it is; the engine's moves change it): GPU faults then map instead of migrating, and the
@@ -165,7 +148,7 @@ static int execute(struct spmtier_state *st, struct spm_sim *s, const struct spm
         uint64_t moved = 0, failed = 0;
 
         for (uint64_t a = mv->start; a < mv->start + mv->length; a += t->granule) {
-                uint32_t r = region_of(t, mv->pid, a);
+                uint32_t r = spm_simtrace_find(t, mv->pid, a);
 
                 if (r == UINT32_MAX)
                         continue;
@@ -222,7 +205,7 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                 const struct spm_move *mv = &st->plan.held[i];
 
                 for (uint64_t a = mv->start; a < mv->start + mv->length; a += t->granule) {
-                        uint32_t r = region_of(t, mv->pid, a);
+                        uint32_t r = spm_simtrace_find(t, mv->pid, a);
                         if (r != UINT32_MAX)
                                 spm_sim_set_preferred(s, r, mv->from);
                 }
@@ -277,7 +260,7 @@ static void spmtier_driver_moved(struct spm_sim *s, void *state, uint32_t r, uns
 
 const struct spm_sim_policy spm_sim_policy_spmtier = {
         .name = "spmtier",
-        .description = "the spmtier engine (libpolicy) on top of the driver",
+        .description = "the spmtier engine (libpolicy) driving KFD prefetches",
         .init = spmtier_init,
         .done = spmtier_done,
         .epoch_begin = spmtier_epoch_begin,

@@ -228,3 +228,20 @@ uint64_t spm_simtrace_footprint(const struct spm_simtrace *t, uint32_t accessor_
                         n++;
         return n * t->granule;
 }
+
+uint32_t spm_simtrace_find(const struct spm_simtrace *t, uint32_t pid, uint64_t addr) {
+        uint32_t lo = 0, hi = t->n_regions;
+
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                const struct spm_sim_region *g = &t->regions[mid];
+
+                if (g->pid < pid || (g->pid == pid && g->addr < addr))
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo < t->n_regions && t->regions[lo].pid == pid && t->regions[lo].addr == addr)
+                return lo;
+        return UINT32_MAX;
+}

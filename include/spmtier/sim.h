@@ -99,6 +99,8 @@ int spm_simtrace_finish(struct spm_simtrace *t);
  * file:line into error. Returns 0, -EINVAL (malformed, or no rows), -ENOMEM, -errno. */
 int spm_simtrace_load(const char *path, uint64_t granule, struct spm_simtrace **ret,
                       char *error, size_t error_size);
+/* Index of the region (pid, granule address addr), or UINT32_MAX. */
+uint32_t spm_simtrace_find(const struct spm_simtrace *t, uint32_t pid, uint64_t addr);
 /* Bytes of distinct regions touched by any accessor in mask. */
 uint64_t spm_simtrace_footprint(const struct spm_simtrace *t, uint32_t accessor_mask);
 
