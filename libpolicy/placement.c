@@ -120,6 +120,7 @@ struct epoch_ctx {
         double H;
         uint64_t in_budget[SPM_MAX_LOCS], out_budget[SPM_MAX_LOCS];
         struct vec cands;
+        struct vec quarantined;         /* new quarantines in RAM that want a GPU */
         struct vec victims[SPM_MAX_LOCS];
         size_t n_victims_sorted[SPM_MAX_LOCS];
         size_t victim_cursor[SPM_MAX_LOCS];
@@ -127,6 +128,7 @@ struct epoch_ctx {
 
 static void epoch_ctx_done(struct epoch_ctx *x) {
         free(x->cands.v);
+        free(x->quarantined.v);
         for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
                 free(x->victims[l].v);
 }
@@ -172,7 +174,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
 
         /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
          * reach 48. */
-        unsigned u = r->reuse - r->reuse / 8u + ((r->flags & REGION_TOUCHED) ? 32u : 0u);
+        bool touched = r->flags & REGION_TOUCHED;
+        unsigned u = r->reuse - r->reuse / 8u + (touched ? 32u : 0u);
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
@@ -241,7 +244,17 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          * (PREFERRED_LOC): a thrashing driver stops, like UVM's thrashing mitigation. */
         if (new_quarantine) {
                 x->plan->n_quarantined++;
-                return hold(x, p, rg, r);
+                if (cur != SPM_LOC_SYSMEM || best == SPM_LOC_SYSMEM)
+                        return hold(x, p, rg, r);
+                /* In RAM but worth a GPU: held there only if it is worth no more than what
+                 * VRAM holds (decided after placement, hold_or_release()). */
+                return vec_push(&x->quarantined, &(struct item) {
+                        .key = x->H * f * (c_cur - c_best) / (double) bytes,
+                        .bytes = bytes,
+                        .start = region_start(rg, r),
+                        .p = p, .rg = rg, .idx = idx,
+                        .from = (uint8_t) cur, .to = (uint8_t) best,
+                });
         }
 
         /* 4f. a victim: in VRAM, movable, not held there by a hint. */
@@ -298,7 +311,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 c.key = (hint == SPM_HINT_PIN_GPU ? KEY_PIN : KEY_HINT_HOT) -
                         (double) bytes / 1e6;
         } else {
-                if (best == cur || !settled)
+                /* Only what is in use now moves up: decayed heat of a phase that ended
+                 * would otherwise displace the current one. */
+                if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))
                         return 0;
                 if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
                         return 0;
@@ -486,6 +501,34 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
         return apply_move(x, c, G * w, C * w, c->reason);
 }
 
+/* Step 5c: a region the driver keeps pulling into VRAM and evicting again (a thrash: VRAM is
+ * too small for what the GPU touches) is held in RAM when it is worth no more than the
+ * cheapest region VRAM keeps, so the thrash stops (what UVM's thrashing mitigation does).
+ * One worth more is left to the driver: pinned in RAM, a hot region would stay slow. */
+static int hold_or_release(struct epoch_ctx *x) {
+        struct spm_engine *e = x->e;
+
+        for (size_t i = 0; i < x->quarantined.n; i++) {
+                struct item *q = &x->quarantined.v[i];
+                unsigned l = q->to;
+                double floor = -1;
+                for (size_t k = 0; k < x->n_victims_sorted[l]; k++) {
+                        const struct item *w = &x->victims[l].v[k];
+                        if (!w->taken && w->rg->r[w->idx].loc == l) {
+                                floor = -w->key;
+                                break;
+                        }
+                }
+                bool full = room_of(e, l) < (int64_t) q->bytes;
+                if (full && (floor < 0 || q->key <= floor * (1 + 1e-9))) {
+                        int r = hold(x, q->p, q->rg, &q->rg->r[q->idx]);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 /* Step 6 lives in plan.c (order, coalesce, capacity-safe order); step 7: decay. */
 static void decay(struct spm_engine *e, usec_t dt) {
         e->scale *= exp2((double) dt / (double) e->c.half_life_usec);
@@ -586,6 +629,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
         }
         for (size_t i = n_sorted; i < x.cands.n; i++)
                 plan->bytes_deferred += x.cands.v[i].bytes;
+        r = hold_or_release(&x);
+        if (r < 0)
+                goto finish;
 
         /* 6. Order and coalesce the plan. */
         r = plan_finish(e, plan);

@@ -69,14 +69,14 @@ struct spm_engine_config {
         usec_t epoch_usec;             /* default: the machine's epoch (10 ms) */
         usec_t half_life_usec;         /* heat decay half-life; default 4 epochs */
         double hysteresis;             /* a move's benefit must exceed its cost by this factor;
-                                        * default 1.25 */
+                                        * default 2 */
         unsigned min_residency_epochs; /* a region stays where it moved at least this long;
                                         * default 2 */
         unsigned pingpong_trips;       /* round trips within the window that quarantine;
                                         * default 2 (a round trip: out and back; a return
                                         * counts when the move out was within the window) */
-        unsigned pingpong_window_epochs;  /* default 32; <= 60000 like the two others */
-        unsigned quarantine_epochs;    /* default 64, counted from the region's last move */
+        unsigned pingpong_window_epochs;  /* default 16; <= 60000 like the two others */
+        unsigned quarantine_epochs;    /* default 12, counted from the region's last move */
         uint64_t migrate_budget_bytes; /* per link and direction per epoch; 0 = from the
                                         * machine's migrate_gbps x epoch */
         unsigned max_regions_per_range;/* split limit per declared range, <= 2^24; default 4096;
