@@ -11,9 +11,9 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools fakekfd integration fuzz slurm vm
+REQUIRED_SUITES ?= unit tools fakekfd sim integration fuzz slurm vm
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools fakekfd integration fuzz slurm vm
+SUITES     ?= unit tools fakekfd sim integration fuzz slurm vm
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
