@@ -154,6 +154,11 @@ void manager_engine_config(const struct manager *m, struct spm_engine_config *c)
         if (s->granule)
                 c->granule = s->granule;
         c->max_regions_per_range = s->max_regions_per_range;
+        /* GPU faults are kfd-smi's only GPU signal: one fault stands for a granule's worth of
+         * reads (a fault is taken once per granule the GPU touches, then it maps). */
+        for (char **n = s->collectors; n && *n; n++)
+                if (strcmp(*n, "kfd-smi") == 0)
+                        c->fault_accesses = (double) c->granule / SPM_ACCESS_BYTES;
 }
 
 static bool job_is_frozen(const struct manager *m, const struct job *j) {
@@ -508,6 +513,22 @@ static int sink_observe(void *userdata, const struct spm_access *a) {
         return r;
 }
 
+static int sink_gpu_fault(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned gpu,
+                          bool migrated) {
+        struct manager *m = userdata;
+
+        if (!m->engine)
+                return 0;
+        m->counters.observations++;
+        return spm_engine_gpu_fault(m->engine, pid, addr, len, gpu, migrated);
+}
+
+static int sink_locate(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned loc) {
+        struct manager *m = userdata;
+
+        return m->engine ? spm_engine_set_location(m->engine, pid, addr, len, loc) : 0;
+}
+
 static int sink_hint(void *userdata, const struct spm_hint *h) {
         struct manager *m = userdata;
         struct job_hint jh = {
@@ -538,6 +559,7 @@ static int manager_setup_backends(struct manager *m) {
                 .trace_path = s->replay_trace, .loop = s->replay_loop,
                 .proc_root = s->proc_root, .sys_root = s->sys_root,
                 .n_gpus = m->has_gpu ? m->machine.n_gpus : 0,
+                .kfd_device = s->kfd_device, .fake_kfd_root = s->fake_kfd_root,
         };
         char msg[256];
         int r;
@@ -592,9 +614,14 @@ static int manager_setup_backends(struct manager *m) {
         m->mover_ops = spm_mover_find(s->mover);
         if (!m->mover_ops)
                 return log_error_errno(EINVAL, "Unknown mover %s", s->mover);
+        struct spm_engine_config ec;
+        manager_engine_config(m, &ec);
+        m->agent_link = (struct spm_agent_link) { m, agents_send };
         struct spm_mover_args margs = {
                 .machine = &m->machine, .fail_every = s->sim_fail_every,
-                .proc_root = s->proc_root,
+                .proc_root = s->proc_root, .sys_root = s->sys_root, .agents = &m->agent_link,
+                .budget_bytes = ec.migrate_budget_bytes, .epoch_usec = ec.epoch_usec,
+                .timeout_usec = s->command_timeout_usec,
         };
         r = m->mover_ops->init(&margs, &m->mover, msg, sizeof(msg));
         if (r < 0) {
@@ -883,7 +910,8 @@ int manager_drain(struct manager *m, unsigned gpu, uint64_t job_id, unsigned *re
 
 static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
-        struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint };
+        struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint,
+                                           sink_gpu_fault, sink_locate };
         char msg[256];
         int r;
 
@@ -903,6 +931,8 @@ static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
                                         msg[0] ? msg : "error");
                 }
         }
+        if (m->mover && m->mover_ops->tick)
+                m->mover_ops->tick(m->mover);
         if (m->engine) {
                 r = spm_engine_epoch(m->engine, manager_uptime_usec(m), &m->plan);
                 if (r < 0)
@@ -1175,9 +1205,11 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
+        m->stopping = true;
         while (m->n_monitors > 0)
                 monitor_drop(m, m->n_monitors - 1);
         free(m->monitors);
+        agents_free_all(m);
         m->varlink = varlink_server_free(m->varlink);
         sd_event_source_unref(m->epoch_timer);
         sd_event_source_unref(m->housekeeping_timer);
@@ -1241,6 +1273,9 @@ int manager_start(struct manager *m) {
         r = varlink_server_add_interface(m->varlink, &methods_interface, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register %s: %m", SPMTIERD_INTERFACE);
+        r = varlink_server_add_interface(m->varlink, &agents_interface, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register %s: %m", agents_interface.name);
         r = varlink_server_listen_activation(m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to adopt the activated socket: %m");

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
+#include "agents.h"
 #include "auth.h"
 #include "collector.h"
 #include "jobs.h"
@@ -91,6 +92,11 @@ struct manager {
 
         struct monitor *monitors;
         size_t n_monitors;
+
+        struct agent **agents;         /* io.spmtier.agent connections (agents.c) */
+        size_t n_agents;
+        struct spm_agent_link agent_link;
+        bool stopping;                 /* tearing down: disconnects end nothing */
 
         uint64_t epoch;
         uint64_t start_usec;           /* CLOCK_MONOTONIC */
