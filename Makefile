@@ -1,7 +1,7 @@
 # spmtier — the entry points a newcomer needs:
 #   make deps    install every Debian 12 package the build and the tests need (idempotent)
 #   make         build into build/
-#   make check   deps + build + every test suite + the unit and fuzz-corpus suites again
+#   make check   deps + build + every test suite + the unit, fuzz-corpus and integration suites again
 #                under ASan+UBSan
 #   make demo    deps + build + the demo
 #   make bench   the benchmarks (BENCH lines; never run as tests)
@@ -46,7 +46,7 @@ check-suites:
 
 check-asan: $(BUILD_SAN)/build.ninja
 	$(MESON) compile -C $(BUILD_SAN)
-	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd fuzz" unit fakekfd fuzz
+	@tools/run-suites --build $(BUILD_SAN) --required "unit fakekfd fuzz integration" unit fakekfd fuzz integration
 
 demo: deps build
 	@tools/demo $(BUILD)

@@ -398,6 +398,22 @@ static int arg_size(const char *what, const char *s, int64_t *ret) {
         return EXIT_OK;
 }
 
+/* Parses arg as an integer (what names it in errors) and stores it as params[key] (and in
+ * *ret when not NULL). Returns an exit code. */
+static int param_uint(struct context *ctx, const char *what, const char *key, const char *arg,
+                      uint64_t max, int64_t *ret) {
+        int64_t v = 0;
+        int r;
+
+        r = arg_uint(what, arg, max, &v);
+        if (r != EXIT_OK)
+                return r;
+        json_object_object_add(ctx->params, key, json_object_new_int64(v));
+        if (ret)
+                *ret = v;
+        return EXIT_OK;
+}
+
 /* ---- verbs ------------------------------------------------------------------------------- */
 
 static int verb_status(struct context *ctx, int argc, char **argv) {
@@ -512,12 +528,11 @@ static int verb_job_start(struct context *ctx, int argc, char **argv) {
         int64_t id = 0;
         int r;
 
-        r = arg_uint("job id", argv[1], INT64_MAX, &id);
+        r = param_uint(ctx, "job id", "id", argv[1], INT64_MAX, &id);
         if (r != EXIT_OK)
                 return r;
         if (!(ctx->opts_given & OPT_GPUS))
                 return usage_error("job-start needs --gpus LIST (e.g. --gpus 0,1)");
-        json_object_object_add(ctx->params, "id", json_object_new_int64(id));
         if (!(ctx->opts_given & OPT_UID))
                 json_object_object_add(ctx->params, "uid", json_object_new_int64(getuid()));
         r = call(ctx, "RegisterJob", &reply);
@@ -539,10 +554,9 @@ static int verb_job_end(struct context *ctx, int argc, char **argv) {
         int64_t id = 0;
         int r;
 
-        r = arg_uint("job id", argv[1], INT64_MAX, &id);
+        r = param_uint(ctx, "job id", "id", argv[1], INT64_MAX, &id);
         if (r != EXIT_OK)
                 return r;
-        json_object_object_add(ctx->params, "id", json_object_new_int64(id));
         r = call(ctx, "UnregisterJob", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
@@ -602,8 +616,8 @@ static int verb_hint(struct context *ctx, int argc, char **argv) {
         bool known = false;
         int r;
 
-        if ((r = arg_uint("pid", argv[1], INT32_MAX, &pid)) != EXIT_OK ||
-            (r = arg_uint("start address", argv[2], INT64_MAX, &start)) != EXIT_OK ||
+        if ((r = param_uint(ctx, "pid", "pid", argv[1], INT32_MAX, &pid)) != EXIT_OK ||
+            (r = param_uint(ctx, "start address", "start", argv[2], INT64_MAX, &start)) != EXIT_OK ||
             (r = arg_size("length", argv[3], &length)) != EXIT_OK)
                 return r;
         kind = strdup(argv[4]);
@@ -617,8 +631,6 @@ static int verb_hint(struct context *ctx, int argc, char **argv) {
         if (!known)
                 return usage_error("unknown hint kind \"%s\" (hot, cold, pin-gpu, pin-ram, "
                                    "streaming, none)", argv[4]);
-        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
-        json_object_object_add(ctx->params, "start", json_object_new_int64(start));
         json_object_object_add(ctx->params, "length", json_object_new_int64(length));
         json_object_object_add(ctx->params, "kind", json_object_new_string(kind));
         r = call(ctx, "Hint", &reply);
@@ -672,11 +684,9 @@ static int verb_attach(struct context *ctx, int argc, char **argv) {
         int64_t job = 0, pid = 0;
         int r;
 
-        if ((r = arg_uint("job id", argv[1], INT64_MAX, &job)) != EXIT_OK ||
-            (r = arg_uint("pid", argv[2], INT32_MAX, &pid)) != EXIT_OK)
+        if ((r = param_uint(ctx, "job id", "job", argv[1], INT64_MAX, &job)) != EXIT_OK ||
+            (r = param_uint(ctx, "pid", "pid", argv[2], INT32_MAX, &pid)) != EXIT_OK)
                 return r;
-        json_object_object_add(ctx->params, "job", json_object_new_int64(job));
-        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
         r = call(ctx, "AttachProcess", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
@@ -689,9 +699,9 @@ static int verb_detach(struct context *ctx, int argc, char **argv) {
         int64_t pid = 0;
         int r;
 
-        if ((r = arg_uint("pid", argv[1], INT32_MAX, &pid)) != EXIT_OK)
+        r = param_uint(ctx, "pid", "pid", argv[1], INT32_MAX, &pid);
+        if (r != EXIT_OK)
                 return r;
-        json_object_object_add(ctx->params, "pid", json_object_new_int64(pid));
         r = call(ctx, "DetachProcess", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
@@ -815,9 +825,9 @@ static int verb_drain(struct context *ctx, int argc, char **argv) {
         int64_t gpu = 0;
         int r;
 
-        if ((r = arg_uint("GPU index", argv[1], INT32_MAX, &gpu)) != EXIT_OK)
+        r = param_uint(ctx, "GPU index", "gpu", argv[1], INT32_MAX, &gpu);
+        if (r != EXIT_OK)
                 return r;
-        json_object_object_add(ctx->params, "gpu", json_object_new_int64(gpu));
         r = call(ctx, "Drain", &reply);
         if (r != EXIT_OK || print_json(ctx, reply))
                 return r;
@@ -1001,19 +1011,11 @@ static const char *opt_name(unsigned opt) {
 /* An integer verb option: recorded in opts_given and stored as params[key] (and in *ret). */
 static int opt_uint(struct context *ctx, unsigned opt, const char *key, const char *arg,
                     uint64_t max, int64_t *ret) {
-        int64_t v = 0;
         char what[32];
-        int r;
 
         ctx->opts_given |= opt;
         snprintf(what, sizeof(what), "--%s", key);
-        r = arg_uint(what, arg, max, &v);
-        if (r != EXIT_OK)
-                return r;
-        json_object_object_add(ctx->params, key, json_object_new_int64(v));
-        if (ret)
-                *ret = v;
-        return EXIT_OK;
+        return param_uint(ctx, what, key, arg, max, ret);
 }
 
 static int parse_argv(struct context *ctx, int argc, char **argv) {

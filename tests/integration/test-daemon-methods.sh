@@ -181,6 +181,25 @@ spm_check_match "reload names the config" "Configuration reloaded from .*spmtier
 spm_check_rc "reload --json" 0 spm_ctl reload --json
 spm_check_match "Reload returns config_files" "spmtierd.conf" "$(spm_json 'j["config_files"]' <<<"$SPM_OUT")"
 
+# --- Leases expire -------------------------------------------------------------------------------
+spm_check_rc "short lease" 0 spm_ctl job-start 150 --uid 0 --gpus 0 --ttl 2s
+spm_ctl monitor --json --job 150 --count 1 >"$SPM_TMP/monitor-lease" 2>&1 &
+mon=$!
+for ((i = 0; i < 100; i++)); do
+        spm_ctl jobs --json | grep -q '"id": 150' || break
+        sleep 0.1
+done
+spm_check_rc "jobs after the lease ran out" 0 spm_ctl jobs --json
+spm_check_match "job 150 expired and is gone" '^\[\]$' \
+        "$(spm_json '[x["id"] for x in j["jobs"] if x["id"] == 150]' <<<"$SPM_OUT")"
+for ((i = 0; i < 50; i++)); do
+        kill -0 "$mon" 2>/dev/null || break
+        sleep 0.1
+done
+kill "$mon" 2>/dev/null
+wait "$mon"
+spm_check_match "monitor saw the expiry" 'expired' "$(cat "$SPM_TMP/monitor-lease")"
+
 # --- UnregisterJob ----------------------------------------------------------------------------------
 spm_check_rc "job-end" 0 spm_ctl job-end 100
 spm_check_match "job-end prints the summary" "^Job 100 \(uid 0\) unregistered after .*migrations" "$SPM_OUT"
@@ -195,6 +214,20 @@ spm_check_match "jobs empty" "^No jobs\.$" "$SPM_OUT"
 spm_check_rc "hints dropped with the job" 0 spm_ctl hints --json
 spm_check_match "no hints" '^0$' "$(spm_json 'len(j["hints"])' <<<"$SPM_OUT")"
 
+spm_check_rc "SPMTIER_SOCKET alone finds the daemon" 0 env SPMTIER_SOCKET="$SPM_SOCK" "$SPMCTL" status
+
+# A monitor whose daemon goes away ends with exit 3, not a hang.
+spm_ctl monitor >"$SPM_TMP/monitor-end" 2>&1 &
+mon=$!
+spm_check "monitor subscribed" spm_wait_line "$SPM_TMP/monitor-end" subscribed
 spm_check "daemon still running" spm_daemon_alive
 spm_check "SIGTERM stops it cleanly" spm_stop_daemon
+for ((i = 0; i < 100; i++)); do
+        kill -0 "$mon" 2>/dev/null || break
+        sleep 0.05
+done
+kill "$mon" 2>/dev/null
+wait "$mon"
+spm_check "monitor exits 3 when the daemon stops" test $? = 3
+spm_check_match "and says so" "closed the connection during Monitor" "$(cat "$SPM_TMP/monitor-end")"
 spm_done

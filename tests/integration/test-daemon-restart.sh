@@ -81,7 +81,9 @@ SPM_DAEMON_PID=$!
 SPM_PIDS+=("$SPM_DAEMON_PID")
 sleep 1
 if spm_daemon_alive; then
-        spm_check_rc "daemon with corrupt state still answers" 0 spm_ctl status
+        spm_check_rc "daemon with corrupt state still answers" 0 spm_ctl jobs
+        spm_check_match "it started fresh" "^No jobs\.$" "$SPM_OUT"
+        spm_check "the corrupt state was kept aside as evidence" test -s "$SPM_STATE/state.json.corrupt"
 else
         wait "$SPM_DAEMON_PID"
         rc=$?
