@@ -184,13 +184,15 @@ static void on_event(void *userdata, const struct kfd_event *ev) {
                 if (gpu < 0)
                         return;
                 k->faults++;
-                r = s->gpu_fault(s->userdata, (uint32_t) ev->pid, addr, PAGE, (unsigned) gpu,
-                                 ev->c == 'M');
+                /* The driver serves a fault a granule at a time (the default 2 MiB): so does
+                 * the heat, or regions would split at every faulting page. */
+                addr = ALIGN_DOWN(addr, FAULT_RANGE);
+                r = s->gpu_fault(s->userdata, (uint32_t) ev->pid, addr, FAULT_RANGE,
+                                 (unsigned) gpu, ev->c == 'M');
                 if (r == -ENOENT &&
-                    s->range(s->userdata, (uint32_t) ev->pid, ALIGN_DOWN(addr, FAULT_RANGE),
-                             FAULT_RANGE) >= 0) {
+                    s->range(s->userdata, (uint32_t) ev->pid, addr, FAULT_RANGE) >= 0) {
                         k->ranges_made++;
-                        r = s->gpu_fault(s->userdata, (uint32_t) ev->pid, addr, PAGE,
+                        r = s->gpu_fault(s->userdata, (uint32_t) ev->pid, addr, FAULT_RANGE,
                                          (unsigned) gpu, ev->c == 'M');
                 }
         } else if (ev->id == KFD_EV_MIGRATE_END && ev->trigger != TRIGGER_PREFETCH) {

@@ -86,6 +86,35 @@ static unsigned detect_gpus(const char *sys_root) {
         return n;
 }
 
+/* Sets each GPU's VRAM from the topology (local_mem_size of GPU nodes, in node order): the
+ * profile's figure is a model, the node says what it has. */
+static void machine_read_vram(struct spm_machine *mm, const char *sys_root) {
+        unsigned g = 0;
+
+        for (unsigned node = 0; node < 64 && g < mm->n_gpus; node++) {
+                char p[4096], line[256];
+                unsigned long long simd = 0, size = 0, v;
+                _cleanup_fclose_ FILE *f = NULL;
+
+                snprintf(p, sizeof(p), "%s/class/kfd/kfd/topology/nodes/%u/properties", sys_root,
+                         node);
+                f = fopen(p, "re");
+                if (!f)
+                        break;
+                while (fgets(line, sizeof(line), f)) {
+                        if (sscanf(line, "simd_count %llu", &v) == 1)
+                                simd = v;
+                        else if (sscanf(line, "local_mem_size %llu", &v) == 1)
+                                size = v;
+                }
+                if (simd == 0)
+                        continue;
+                if (size > 0)
+                        mm->capacity[SPM_LOC_GPU(g)] = size;
+                g++;
+        }
+}
+
 /* Keeps the first n GPUs of a discrete-GPU profile. */
 static void machine_restrict(struct spm_machine *mm, unsigned n) {
         if (mm->kind == SPM_MEM_NUMA || n == 0 || n >= mm->n_gpus)
@@ -115,6 +144,7 @@ static int manager_setup_machine(struct manager *m) {
                 if (r < 0)
                         return r;
                 machine_restrict(&m->machine, s->gpus ? MIN(s->gpus, n) : n);
+                machine_read_vram(&m->machine, s->sys_root);
         } else {
                 r = spm_machine_profile(s->profile, &m->machine);
                 if (r < 0)
