@@ -24,6 +24,8 @@
 #define HOUSEKEEPING_USEC USEC_PER_SEC
 /* Past this many journaled hints a snapshot is cheaper to load than the journal. */
 #define JOURNAL_MAX 65536U
+/* How often a GPU is taken to read a granule it faulted on (kfd-smi's heat per fault). */
+#define FAULT_READS 16
 
 static uint64_t clock_usec(clockid_t c) {
         struct timespec ts;
@@ -184,11 +186,11 @@ void manager_engine_config(const struct manager *m, struct spm_engine_config *c)
         if (s->granule)
                 c->granule = s->granule;
         c->max_regions_per_range = s->max_regions_per_range;
-        /* GPU faults are kfd-smi's only GPU signal: one fault stands for a granule's worth of
-         * reads (a fault is taken once per granule the GPU touches, then it maps). */
+        /* GPU faults are kfd-smi's only GPU signal, and a granule faults once, then stays
+         * mapped: one fault stands for the granule read FAULT_READS times. */
         for (char **n = s->collectors; n && *n; n++)
                 if (strcmp(*n, "kfd-smi") == 0)
-                        c->fault_accesses = (double) c->granule / SPM_ACCESS_BYTES;
+                        c->fault_accesses = (double) c->granule / SPM_ACCESS_BYTES * FAULT_READS;
 }
 
 static bool job_is_frozen(const struct manager *m, const struct job *j) {
