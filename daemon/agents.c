@@ -168,6 +168,50 @@ static int agent_job(struct manager *m, struct varlink_call *call, uint32_t pid,
         return manager_register_job(m, &spec, ret, &created);
 }
 
+/* Bytes of KFD VRAM pid holds on GPU gpu_id (<sys>/class/kfd/kfd/proc/<pid>/vram_<gpuid>),
+ * 0 when unknown. */
+static uint64_t proc_vram(const struct manager *m, uint32_t pid, uint32_t gpu_id) {
+        char path[4096];
+        unsigned long long v = 0;
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "%s/class/kfd/kfd/proc/%" PRIu32 "/vram_%" PRIu32,
+                 m->settings.sys_root, pid, gpu_id);
+        f = fopen(path, "re");
+        if (!f || fscanf(f, "%llu", &v) != 1)
+                return 0;
+        return v;
+}
+
+/* A process that connects holding VRAM (a daemon restart, or a process the daemon never saw
+ * before): nothing says which ranges are where, and the engine takes them all for system
+ * memory. Bringing every range home once makes that true (a prefetch of pages already in RAM
+ * moves nothing); the engine then places them again from what it sees. */
+static void agent_reset(struct manager *m, struct agent *a) {
+        int gpu = -1;
+
+        for (unsigned g = 0; gpu < 0 && m->mover && m->mover_ops->gpu_id && g < m->machine.n_gpus; g++)
+                if (proc_vram(m, a->pid, m->mover_ops->gpu_id(m->mover, g)) > 0)
+                        gpu = (int) g;
+        if (gpu < 0 || a->n_ranges == 0)
+                return;
+        struct spm_plan plan;
+        spm_plan_init(&plan);
+        plan.moves = calloc(a->n_ranges, sizeof(*plan.moves));
+        if (!plan.moves)
+                return;
+        for (size_t i = 0; i < a->n_ranges; i++)
+                plan.moves[plan.n_moves++] = (struct spm_move) {
+                        .pid = a->pid, .job_id = a->job, .start = a->ranges[i].start,
+                        .length = a->ranges[i].length, .from = (uint8_t) SPM_LOC_GPU(gpu),
+                        .to = SPM_LOC_SYSMEM, .reason = SPM_REASON_DRAIN,
+                };
+        log_info("Agent of pid %" PRIu32 " holds VRAM the daemon has no record of: bringing its "
+                 "%zu ranges home", a->pid, a->n_ranges);
+        manager_submit_moves(m, &plan, "Reset:");
+        free(plan.moves);
+}
+
 static int method_connect(struct varlink_call *call, struct json_object *params, void *userdata) {
         struct manager *m = userdata;
         struct {
@@ -244,7 +288,35 @@ static int method_connect(struct varlink_call *call, struct json_object *params,
         log_info("Agent of pid %" PRIu32 " attached to job %" PRIu64 "%s: %u GPUs, %zu ranges%s",
                  p.pid, j->id, implicit ? " (implicit)" : "", a->n_gpus, n,
                  p.truncated ? " (truncated)" : "");
-        return varlink_call_reply_continues(call, NULL);
+        r = varlink_call_reply_continues(call, NULL);
+        if (r >= 0 && m->engine)
+                agent_reset(m, a);
+        return r;
+}
+
+static bool overlaps(uint64_t a, uint64_t al, uint64_t b, uint64_t bl) {
+        return a < b + bl && b < a + al;
+}
+
+static void agent_note_preferred(struct agent *a, uint64_t start, uint64_t len, uint32_t gpu_id) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < a->n_prefs; i++)
+                if (!overlaps(a->prefs[i].start, a->prefs[i].length, start, len))
+                        a->prefs[k++] = a->prefs[i];
+        if (k == AGENT_MAX_PREFS) /* the oldest goes */
+                memmove(a->prefs, a->prefs + 1, --k * sizeof(a->prefs[0]));
+        a->prefs[k++] = (struct agent_pref) { start, len, gpu_id };
+        a->n_prefs = k;
+}
+
+int64_t agents_preferred(const struct manager *m, uint32_t pid, uint64_t start, uint64_t len) {
+        const struct agent *a = agents_find(m, pid);
+
+        for (size_t i = a ? a->n_prefs : 0; i > 0; i--)
+                if (overlaps(a->prefs[i - 1].start, a->prefs[i - 1].length, start, len))
+                        return a->prefs[i - 1].gpu_id;
+        return -1;
 }
 
 static int method_report(struct varlink_call *call, struct json_object *params, void *userdata) {
@@ -271,8 +343,12 @@ static int method_report(struct varlink_call *call, struct json_object *params, 
         if (p.status > 0 || p.status < -4095)
                 return varlink_call_error_invalid_parameter(call, "status");
         struct agent *a = agents_find(m, p.pid);
-        if (a)
+        if (a) {
                 a->reports++;
+                if (p.id == a->last.id && p.preferred >= 0 && p.preferred <= UINT32_MAX)
+                        agent_note_preferred(a, a->last.start, a->last.length,
+                                             (uint32_t) p.preferred);
+        }
         /* A report for a command of an earlier daemon is answered and dropped. */
         if (m->mover && m->mover_ops->report) {
                 struct spm_agent_report rep = {
@@ -338,6 +414,7 @@ int agents_send(void *userdata, const struct spm_agent_command *c) {
         if (r < 0)
                 return -ESRCH;
         a->commands++;
+        a->last = *c;
         return 0;
 }
 

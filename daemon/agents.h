@@ -28,6 +28,14 @@ struct agent_range {
         uint64_t start, length;
 };
 
+/* Where a command set PREFERRED_LOC (what GET reported after it), for ListRanges. */
+struct agent_pref {
+        uint64_t start, length;
+        uint32_t gpu_id;     /* 0 = system memory */
+};
+
+#define AGENT_MAX_PREFS 256
+
 struct agent {
         uint32_t pid;
         uint64_t job;
@@ -38,6 +46,9 @@ struct agent {
         struct agent_range *ranges;
         size_t n_ranges;
         uint64_t commands, reports;
+        struct spm_agent_command last;     /* the command sent last (one runs at a time) */
+        struct agent_pref prefs[AGENT_MAX_PREFS];
+        size_t n_prefs;
 };
 
 extern const struct varlink_interface agents_interface;
@@ -51,3 +62,7 @@ int agents_send(void *userdata, const struct spm_agent_command *c);
 void agents_free_all(struct manager *m);
 
 struct agent *agents_find(const struct manager *m, uint32_t pid);
+
+/* The gpu_id pid's agent last set as PREFERRED_LOC on a span overlapping [start, start+len)
+ * (0 = system memory), or -1 when none is known. */
+int64_t agents_preferred(const struct manager *m, uint32_t pid, uint64_t start, uint64_t len);

@@ -504,6 +504,10 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
         }
 }
 
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why) {
+        manager_carry_out(m, plan, why);
+}
+
 /* ---- collectors' sink ---- */
 
 static int sink_process(void *userdata, uint32_t pid) {

@@ -140,8 +140,10 @@ static void pump(struct kfd_svm *k) {
                         i++;
                         continue;
                 }
-                if (k->budget && k->tokens <= 0)
-                        break; /* in order: later moves wait for the earlier ones */
+                /* In order: later moves wait for the earlier ones. A move bigger than the
+                 * budget leaves when the bucket is full. */
+                if (k->budget && k->tokens < MIN((double) p->move.length, (double) k->budget))
+                        break;
                 uint32_t to = loc_gpu_id(k, p->move.to), from = loc_gpu_id(k, p->move.from);
                 struct spm_agent_command c = {
                         .id = p->id, .pid = p->move.pid, .start = p->move.start,
@@ -176,10 +178,15 @@ static int ks_submit(void *state, const struct spm_move *moves, size_t n, spm_mo
                 k->v = v;
                 k->alloc = a;
         }
-        for (size_t i = 0; i < n; i++)
-                k->v[k->n++] = (struct pending) {
-                        .move = moves[i], .done = done, .userdata = userdata, .id = k->next_id++,
-                };
+        /* Demotions first: a promotion sent while VRAM is still full moves nothing (amdkfd
+         * fails a VRAM prefetch silently), so room is made before it is used. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < n; i++)
+                        if ((moves[i].to == SPM_LOC_SYSMEM) == (pass == 0))
+                                k->v[k->n++] = (struct pending) {
+                                        .move = moves[i], .done = done, .userdata = userdata,
+                                        .id = k->next_id++,
+                                };
         pump(k);
         return (int) MIN(n, (size_t) INT32_MAX);
 }

@@ -113,10 +113,12 @@ TEST(commands_name_gpu_ids_and_results_reach_the_engine) {
         };
 
         ASSERT_EQ(spm_mover_kfd_svm.submit(k, m, 3, rec_done, NULL), 3);
-        /* One command per process at a time: pid 10's second waits. */
+        /* Demotions first (room before promotions), one command per process at a time: pid
+         * 10's promotion waits for its demotion. The GPU it leaves keeps its mapping. */
         ASSERT_EQ(rec.n_sent, 2);
-        ASSERT_EQ(rec.sent[0].to_gpu_id, 4642);
-        ASSERT_EQ(rec.sent[0].access_gpu_id, 4642);
+        ASSERT_EQ(rec.sent[0].start, 0x900000);
+        ASSERT_EQ(rec.sent[0].to_gpu_id, 0);
+        ASSERT_EQ(rec.sent[0].access_gpu_id, 4369);
         ASSERT_EQ(rec.sent[1].pid, 11);
         ASSERT_EQ(rec.sent[1].to_gpu_id, 4369);
         ASSERT_EQ(spm_mover_kfd_svm.gpu_id(k, 1), 4642);
@@ -127,18 +129,18 @@ TEST(commands_name_gpu_ids_and_results_reach_the_engine) {
         report(k, &bogus, 0, 4 * MiB, 4642);
         ASSERT_EQ(rec.n_done, 0);
 
-        report(k, &rec.sent[0], 0, 3 * MiB, 4642); /* partial */
+        /* A demotion GET confirms counts whole even when the counters saw nothing. */
+        report(k, &rec.sent[0], 0, 0, 0);
         ASSERT_EQ(rec.n_done, 1);
         ASSERT_EQ(rec.status[0], 0);
-        ASSERT_EQ(rec.moved[0], 3 * MiB);
-        /* pid 10's demotion leaves now, keeping the GPU it came from mapped. */
+        ASSERT_EQ(rec.moved[0], 2 * MiB);
+        /* pid 10's promotion leaves now. */
         ASSERT_EQ(rec.n_sent, 3);
-        ASSERT_EQ(rec.sent[2].to_gpu_id, 0);
-        ASSERT_EQ(rec.sent[2].access_gpu_id, 4369);
-        /* A demotion GET confirms counts whole even when the counters saw nothing. */
-        report(k, &rec.sent[2], 0, 0, 0);
+        ASSERT_EQ(rec.sent[2].to_gpu_id, 4642);
+        ASSERT_EQ(rec.sent[2].access_gpu_id, 4642);
+        report(k, &rec.sent[2], 0, 3 * MiB, 4642); /* partial */
         ASSERT_EQ(rec.status[1], 0);
-        ASSERT_EQ(rec.moved[1], 2 * MiB);
+        ASSERT_EQ(rec.moved[1], 3 * MiB);
         /* A VRAM prefetch that "succeeded" with nothing moved: not resident. */
         report(k, &rec.sent[1], 0, 0, 4369);
         ASSERT_EQ(rec.status[2], -EAGAIN);
