@@ -248,6 +248,13 @@ static int manager_setup_engine(struct manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the policy engine for %s: %m",
                                        m->machine.name);
+        /* On KFD the engine shares VRAM with the driver's own fault migrations and every
+         * other BO: a plan that fills it to the byte makes prefetches fail silently. */
+        if (strcmp(m->settings.mover, "kfd-svm") == 0)
+                for (unsigned g = 0; g < m->machine.n_gpus; g++)
+                        (void) spm_engine_set_capacity(m->engine, SPM_LOC_GPU(g),
+                                                       m->machine.capacity[SPM_LOC_GPU(g)] /
+                                                               16 * 15);
         return 0;
 }
 

@@ -122,10 +122,14 @@ e1=$(epoch)
 spm_log "hot range reached VRAM after $((e1 - e0)) epochs"
 spm_check "within 40 epochs" test $((e1 - e0)) -le 40
 
-# ---- 4. cold ones leave: a new hot set that needs the room pushes the old one out ----
-spm_check_match "b's new hot set" "^ok" "$(actor b gpu 12 12)"
-spm_check "the new 12 MiB reach VRAM" wait_until 8 resident_is b 12 12 3072
-spm_check "the cold 12 MiB left VRAM (16 MiB GPU)" resident_at_most b 0 12 1024
+# ---- 4. cold ones leave: b's set has gone cold; a's pinned 4 MiB need the room ----
+sleep 1
+spm_check_rc "a pins 4 MiB" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) pin-gpu --gpu 0
+spm_check "a's 4 MiB reach VRAM" wait_until 8 resident_is a 0 4 1024
+spm_check "cold ones left to make room (15 MiB usable)" resident_at_most b 0 12 2816
+spm_check_rc "a unpins" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) pin-ram
+spm_check "a's 4 MiB are home" wait_until 5 resident_is a 0 4 0
+spm_check_rc "a's hint cleared" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) none
 kill -TERM "${A_PID[b]}"
 spm_check "b's exit frees its ranges" wait_until 5 test "$(tracked "${A_PID[b]}")" -eq 0
 
