@@ -20,6 +20,11 @@
 #include "spmtier/macro.h"
 
 #define DEFAULT_TIMEOUT_USEC (5 * UINT64_C(1000000))
+/* A promotion VRAM did not take (nothing or part moved) is not retried for this long: VRAM
+ * stays full for a while (a BO, the driver's own faults), and a retry every epoch would move a
+ * granule back and forth each time. */
+#define COOLDOWN_USEC (2 * UINT64_C(1000000))
+#define MAX_COOLDOWNS 64
 
 struct pending {
         struct spm_move move;
@@ -27,6 +32,11 @@ struct pending {
         void *userdata;
         uint64_t id;
         uint64_t sent_usec; /* 0 = queued */
+};
+
+struct cooldown {
+        uint32_t pid;
+        uint64_t start, length, until_usec;
 };
 
 struct kfd_svm {
@@ -39,7 +49,9 @@ struct kfd_svm {
         struct pending *v;   /* in submission order */
         size_t n, alloc;
         uint64_t next_id;
-        uint64_t sent, done, failed, partial, not_resident, timed_out, bytes;
+        struct cooldown cool[MAX_COOLDOWNS]; /* a ring */
+        unsigned next_cool;
+        uint64_t sent, done, failed, partial, not_resident, timed_out, cooled, bytes;
 };
 
 static uint64_t now_usec(void) {
@@ -117,6 +129,22 @@ static void finish(struct kfd_svm *k, size_t i, int status, uint64_t moved) {
         p.done(p.userdata, &p.move, status, moved);
 }
 
+static void cool_down(struct kfd_svm *k, const struct spm_move *m, uint64_t now) {
+        k->cool[k->next_cool++ % MAX_COOLDOWNS] = (struct cooldown) {
+                m->pid, m->start, m->length, now + COOLDOWN_USEC,
+        };
+}
+
+static bool cooling(const struct kfd_svm *k, const struct spm_move *m, uint64_t now) {
+        for (unsigned i = 0; i < MAX_COOLDOWNS; i++) {
+                const struct cooldown *c = &k->cool[i];
+                if (c->until_usec > now && c->pid == m->pid && c->start < m->start + m->length &&
+                    m->start < c->start + c->length)
+                        return true;
+        }
+        return false;
+}
+
 static bool pid_busy(const struct kfd_svm *k, uint32_t pid) {
         for (size_t i = 0; i < k->n; i++)
                 if (k->v[i].move.pid == pid && k->v[i].sent_usec)
@@ -144,6 +172,11 @@ static void pump(struct kfd_svm *k) {
                  * budget leaves when the bucket is full. */
                 if (k->budget && k->tokens < MIN((double) p->move.length, (double) k->budget))
                         break;
+                if (p->move.to != SPM_LOC_SYSMEM && cooling(k, &p->move, now)) {
+                        k->cooled++;
+                        finish(k, i, -EAGAIN, 0);
+                        continue;
+                }
                 uint32_t to = loc_gpu_id(k, p->move.to), from = loc_gpu_id(k, p->move.from);
                 struct spm_agent_command c = {
                         .id = p->id, .pid = p->move.pid, .start = p->move.start,
@@ -207,6 +240,8 @@ static void ks_report(void *state, const struct spm_agent_report *r) {
                                 status = -EAGAIN;
                                 k->not_resident++;
                         }
+                        if (moved < p->move.length)
+                                cool_down(k, &p->move, now_usec());
                 } else if (status == 0)
                         /* A prefetch to RAM always lands (the kernel evicts to RAM, never
                          * fails for room); the counters may have missed pages already there. */
@@ -251,8 +286,9 @@ static void ks_describe(void *state, char *buf, size_t size) {
 
         snprintf(buf, size, "kfd-svm: %u GPUs, %zu waiting, %" PRIu64 " sent, %" PRIu64
                  " done (%" PRIu64 " partial), %" PRIu64 " failed (%" PRIu64 " not resident, %"
-                 PRIu64 " timed out), %" PRIu64 " bytes", k->n_gpus, k->n, k->sent, k->done,
-                 k->partial, k->failed, k->not_resident, k->timed_out, k->bytes);
+                 PRIu64 " timed out, %" PRIu64 " held back after VRAM was full), %" PRIu64
+                 " bytes", k->n_gpus, k->n, k->sent, k->done, k->partial, k->failed,
+                 k->not_resident, k->timed_out, k->cooled, k->bytes);
 }
 
 const struct spm_mover_ops spm_mover_kfd_svm = {

@@ -148,8 +148,13 @@ TEST(commands_name_gpu_ids_and_results_reach_the_engine) {
         /* Reported twice: the second is ignored. */
         report(k, &rec.sent[1], 0, 2 * MiB, 4369);
         ASSERT_EQ(rec.n_done, 3);
+        /* VRAM was full: the same promotion is held back a while instead of retried. */
+        ASSERT_EQ(spm_mover_kfd_svm.submit(k, &m[2], 1, rec_done, NULL), 1);
+        ASSERT_EQ(rec.n_sent, 3);
+        ASSERT_EQ(rec.status[3], -EAGAIN);
+        ASSERT_EQ(rec.n_done, 4);
         spm_mover_kfd_svm.free(k);
-        ASSERT_EQ(rec.n_done, 3);
+        ASSERT_EQ(rec.n_done, 4);
 }
 
 TEST(failures_timeouts_and_dead_agents) {
