@@ -26,6 +26,8 @@
 #define HOUSEKEEPING_USEC USEC_PER_SEC
 /* Past this many journaled hints a snapshot is cheaper to load than the journal. */
 #define JOURNAL_MAX 65536U
+/* How often a GPU is taken to read a granule it faulted on (kfd-smi's heat per fault). */
+#define FAULT_READS 16
 
 static uint64_t clock_usec(clockid_t c) {
         struct timespec ts;
@@ -88,6 +90,35 @@ static unsigned detect_gpus(const char *sys_root) {
         return n;
 }
 
+/* Sets each GPU's VRAM from the topology (local_mem_size of GPU nodes, in node order): the
+ * profile's figure is a model, the node says what it has. */
+static void machine_read_vram(struct spm_machine *mm, const char *sys_root) {
+        unsigned g = 0;
+
+        for (unsigned node = 0; node < 64 && g < mm->n_gpus; node++) {
+                char p[4096], line[256];
+                unsigned long long simd = 0, size = 0, v;
+                _cleanup_fclose_ FILE *f = NULL;
+
+                snprintf(p, sizeof(p), "%s/class/kfd/kfd/topology/nodes/%u/properties", sys_root,
+                         node);
+                f = fopen(p, "re");
+                if (!f)
+                        break;
+                while (fgets(line, sizeof(line), f)) {
+                        if (sscanf(line, "simd_count %llu", &v) == 1)
+                                simd = v;
+                        else if (sscanf(line, "local_mem_size %llu", &v) == 1)
+                                size = v;
+                }
+                if (simd == 0)
+                        continue;
+                if (size > 0)
+                        mm->capacity[SPM_LOC_GPU(g)] = size;
+                g++;
+        }
+}
+
 /* Keeps the first n GPUs of a discrete-GPU profile. */
 static void machine_restrict(struct spm_machine *mm, unsigned n) {
         if (mm->kind == SPM_MEM_NUMA || n == 0 || n >= mm->n_gpus)
@@ -133,6 +164,7 @@ static int manager_setup_machine(struct manager *m) {
                 if (r < 0)
                         return r;
                 machine_restrict(&m->machine, s->gpus ? MIN(s->gpus, n) : n);
+                machine_read_vram(&m->machine, s->sys_root);
         } else {
                 r = spm_machine_profile(s->profile, &m->machine);
                 if (r < 0)
@@ -172,6 +204,11 @@ void manager_engine_config(const struct manager *m, struct spm_engine_config *c)
         if (s->granule)
                 c->granule = s->granule;
         c->max_regions_per_range = s->max_regions_per_range;
+        /* GPU faults are kfd-smi's only GPU signal, and a granule faults once, then stays
+         * mapped: one fault stands for the granule read FAULT_READS times. */
+        for (char **n = s->collectors; n && *n; n++)
+                if (strcmp(*n, "kfd-smi") == 0)
+                        c->fault_accesses = (double) c->granule / SPM_ACCESS_BYTES * FAULT_READS;
 }
 
 static bool job_is_frozen(const struct manager *m, const struct job *j) {
@@ -229,6 +266,13 @@ static int manager_setup_engine(struct manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the policy engine for %s: %m",
                                        m->machine.name);
+        /* On KFD the engine shares VRAM with the driver's own fault migrations and every
+         * other BO: a plan that fills it to the byte makes prefetches fail silently. */
+        if (strcmp(m->settings.mover, "kfd-svm") == 0)
+                for (unsigned g = 0; g < m->machine.n_gpus; g++)
+                        (void) spm_engine_set_capacity(m->engine, SPM_LOC_GPU(g),
+                                                       m->machine.capacity[SPM_LOC_GPU(g)] /
+                                                               16 * 15);
         return 0;
 }
 
@@ -485,6 +529,10 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
         }
 }
 
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why) {
+        manager_carry_out(m, plan, why);
+}
+
 /* ---- collectors' sink ---- */
 
 static int sink_process(void *userdata, uint32_t pid) {
@@ -526,11 +574,20 @@ static int sink_observe(void *userdata, const struct spm_access *a) {
         return r;
 }
 
-static int sink_locate(void *userdata, uint32_t pid, uint64_t start, uint64_t length,
-                       unsigned loc) {
+static int sink_gpu_fault(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned gpu,
+                          bool migrated) {
         struct manager *m = userdata;
 
-        return m->engine ? spm_engine_set_location(m->engine, pid, start, length, loc) : 0;
+        if (!m->engine)
+                return 0;
+        m->counters.observations++;
+        return spm_engine_gpu_fault(m->engine, pid, addr, len, gpu, migrated);
+}
+
+static int sink_locate(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned loc) {
+        struct manager *m = userdata;
+
+        return m->engine ? spm_engine_set_location(m->engine, pid, addr, len, loc) : 0;
 }
 
 static int sink_hint(void *userdata, const struct spm_hint *h) {
@@ -564,6 +621,7 @@ static int manager_setup_backends(struct manager *m) {
                 .proc_root = s->proc_root, .sys_root = s->sys_root,
                 .n_gpus = m->has_gpu ? m->machine.n_gpus : 0,
                 .machine = m->has_gpu ? &m->machine : NULL,
+                .kfd_device = s->kfd_device, .fake_kfd_root = s->fake_kfd_root,
         };
         char msg[256];
         int r;
@@ -618,9 +676,14 @@ static int manager_setup_backends(struct manager *m) {
         m->mover_ops = spm_mover_find(s->mover);
         if (!m->mover_ops)
                 return log_error_errno(EINVAL, "Unknown mover %s", s->mover);
+        struct spm_engine_config ec;
+        manager_engine_config(m, &ec);
+        m->agent_link = (struct spm_agent_link) { m, agents_send };
         struct spm_mover_args margs = {
                 .machine = &m->machine, .fail_every = s->sim_fail_every,
-                .proc_root = s->proc_root,
+                .proc_root = s->proc_root, .sys_root = s->sys_root, .agents = &m->agent_link,
+                .budget_bytes = ec.migrate_budget_bytes, .epoch_usec = ec.epoch_usec,
+                .timeout_usec = s->command_timeout_usec,
         };
         r = m->mover_ops->init(&margs, &m->mover, msg, sizeof(msg));
         if (r < 0) {
@@ -1012,7 +1075,7 @@ static void manager_track(struct manager *m) {
 static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
         struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint,
-                                           sink_locate };
+                                           sink_gpu_fault, sink_locate };
         char msg[256];
         int r;
 
@@ -1033,6 +1096,8 @@ static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
                                         msg[0] ? msg : "error");
                 }
         }
+        if (m->mover && m->mover_ops->tick)
+                m->mover_ops->tick(m->mover);
         if (m->engine) {
                 r = spm_engine_epoch(m->engine, manager_uptime_usec(m), &m->plan);
                 if (r < 0)
@@ -1308,9 +1373,11 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
+        m->stopping = true;
         while (m->n_monitors > 0)
                 monitor_drop(m, m->n_monitors - 1);
         free(m->monitors);
+        agents_free_all(m);
         m->varlink = varlink_server_free(m->varlink);
         sd_event_source_unref(m->epoch_timer);
         sd_event_source_unref(m->housekeeping_timer);
@@ -1375,6 +1442,9 @@ int manager_start(struct manager *m) {
         r = varlink_server_add_interface(m->varlink, &methods_interface, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register %s: %m", SPMTIERD_INTERFACE);
+        r = varlink_server_add_interface(m->varlink, &agents_interface, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register %s: %m", agents_interface.name);
         r = varlink_server_listen_activation(m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to adopt the activated socket: %m");

@@ -836,7 +836,17 @@ static int build_range(const struct spm_region_info *ri, void *userdata) {
         put_u64(o, "start", ri->start);
         put_u64(o, "length", ri->length);
         put_str(o, "location", location_name(w->m, ri->loc));
-        if (ri->hint == SPM_HINT_PIN_RAM)
+        /* What the agent's last command set (PREFERRED_LOC, read back with GET); else the
+         * hint's wish. */
+        int64_t pref = agents_preferred(w->m, ri->pid, ri->start, ri->length);
+        int pref_loc = pref == 0 ? SPM_LOC_SYSMEM : -1;
+        const struct manager *mm = w->m;
+        for (unsigned g = 0; pref > 0 && mm->mover && mm->mover_ops->gpu_id && g < mm->machine.n_gpus; g++)
+                if (mm->mover_ops->gpu_id(mm->mover, g) == (uint32_t) pref)
+                        pref_loc = (int) SPM_LOC_GPU(g);
+        if (pref_loc >= 0)
+                put_str(o, "preferred", location_name(w->m, (unsigned) pref_loc));
+        else if (ri->hint == SPM_HINT_PIN_RAM)
                 put_str(o, "preferred", location_name(w->m, SPM_LOC_SYSMEM));
         else if (ri->hint == SPM_HINT_PIN_GPU || ri->hint == SPM_HINT_HOT) {
                 /* The hint's GPU is the registry's; the engine reports the kind. */
