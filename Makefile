@@ -11,15 +11,16 @@ BUILD      ?= build
 BUILD_SAN  ?= build-asan
 MESON      ?= meson
 # Suites CI must run: a skipped test in one of these fails `make check`.
-REQUIRED_SUITES ?= unit tools fakekfd integration fuzz vm
+REQUIRED_SUITES ?= unit tools fakekfd sim integration fuzz slurm vm
 # Suites make check runs, in order of cost.
-SUITES     ?= unit tools fakekfd integration fuzz vm
+SUITES     ?= unit tools fakekfd sim integration fuzz slurm vm
 
 DEPS = build-essential meson zlib1g-dev ninja-build pkg-config python3 \
        libsystemd-dev libjson-c-dev libnuma-dev libhsakmt-dev linux-libc-dev \
        clang-14 libclang-rt-14-dev valgrind \
        varlink-go systemd groff-base util-linux \
-       qemu-system-x86 busybox-static cpio
+       qemu-system-x86 busybox-static cpio \
+       slurmctld slurmd slurm-client munge libslurm-dev
 
 .PHONY: all deps build check check-suites check-asan demo bench clean distclean traces
 

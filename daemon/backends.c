@@ -9,11 +9,13 @@
 static const struct spm_collector_ops *const collectors[] = {
         &spm_collector_replay,
         &spm_collector_damon,
+        &spm_collector_kfd_smi,
 };
 
 static const struct spm_mover_ops *const movers[] = {
         &spm_mover_sim,
         &spm_mover_numa,
+        &spm_mover_kfd_svm,
 };
 
 const struct spm_collector_ops *spm_collector_find(const char *name) {

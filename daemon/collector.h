@@ -27,10 +27,12 @@ struct spm_collector_sink {
         int (*range)(void *userdata, uint32_t pid, uint64_t start, uint64_t length);
         int (*observe)(void *userdata, const struct spm_access *a);
         int (*hint)(void *userdata, const struct spm_hint *h);
-        /* Where a declared span of pid lies now, as the kernel placed it (not a planned
-         * move): spm_engine_set_location(). */
-        int (*locate)(void *userdata, uint32_t pid, uint64_t start, uint64_t length,
-                      unsigned loc);
+        /* kfd-smi: a GPU fault of pid on [addr, addr+len) by engine GPU gpu; migrated: the
+         * driver moved the data to that GPU. -ENOENT: no such process or range. */
+        int (*gpu_fault)(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned gpu,
+                         bool migrated);
+        /* kfd-smi: the driver moved a span (fault, TTM eviction) to engine location loc. */
+        int (*locate)(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned loc);
 };
 
 struct spm_collector_args {
@@ -40,6 +42,8 @@ struct spm_collector_args {
         const char *sys_root;
         unsigned n_gpus;         /* accessors beyond these are ignored */
         const struct spm_machine *machine; /* the daemon's machine model */
+        const char *kfd_device;  /* kfd-smi: /dev/kfd */
+        const char *fake_kfd_root; /* kfd-smi: a fake node's root (its run/smi FIFOs), or NULL */
 };
 
 struct spm_collector_ops {
@@ -64,6 +68,7 @@ struct spm_collector_ops {
 
 extern const struct spm_collector_ops spm_collector_replay;
 extern const struct spm_collector_ops spm_collector_damon;
+extern const struct spm_collector_ops spm_collector_kfd_smi;
 
 /* The ops of a named collector, or NULL. */
 const struct spm_collector_ops *spm_collector_find(const char *name);

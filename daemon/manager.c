@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 #define HOUSEKEEPING_USEC USEC_PER_SEC
 /* Past this many journaled hints a snapshot is cheaper to load than the journal. */
 #define JOURNAL_MAX 65536U
+/* How often a GPU is taken to read a granule it faulted on (kfd-smi's heat per fault). */
+#define FAULT_READS 16
 
 static uint64_t clock_usec(clockid_t c) {
         struct timespec ts;
@@ -87,6 +90,35 @@ static unsigned detect_gpus(const char *sys_root) {
         return n;
 }
 
+/* Sets each GPU's VRAM from the topology (local_mem_size of GPU nodes, in node order): the
+ * profile's figure is a model, the node says what it has. */
+static void machine_read_vram(struct spm_machine *mm, const char *sys_root) {
+        unsigned g = 0;
+
+        for (unsigned node = 0; node < 64 && g < mm->n_gpus; node++) {
+                char p[4096], line[256];
+                unsigned long long simd = 0, size = 0, v;
+                _cleanup_fclose_ FILE *f = NULL;
+
+                snprintf(p, sizeof(p), "%s/class/kfd/kfd/topology/nodes/%u/properties", sys_root,
+                         node);
+                f = fopen(p, "re");
+                if (!f)
+                        break;
+                while (fgets(line, sizeof(line), f)) {
+                        if (sscanf(line, "simd_count %llu", &v) == 1)
+                                simd = v;
+                        else if (sscanf(line, "local_mem_size %llu", &v) == 1)
+                                size = v;
+                }
+                if (simd == 0)
+                        continue;
+                if (size > 0)
+                        mm->capacity[SPM_LOC_GPU(g)] = size;
+                g++;
+        }
+}
+
 /* Keeps the first n GPUs of a discrete-GPU profile. */
 static void machine_restrict(struct spm_machine *mm, unsigned n) {
         if (mm->kind == SPM_MEM_NUMA || n == 0 || n >= mm->n_gpus)
@@ -132,6 +164,7 @@ static int manager_setup_machine(struct manager *m) {
                 if (r < 0)
                         return r;
                 machine_restrict(&m->machine, s->gpus ? MIN(s->gpus, n) : n);
+                machine_read_vram(&m->machine, s->sys_root);
         } else {
                 r = spm_machine_profile(s->profile, &m->machine);
                 if (r < 0)
@@ -171,6 +204,11 @@ void manager_engine_config(const struct manager *m, struct spm_engine_config *c)
         if (s->granule)
                 c->granule = s->granule;
         c->max_regions_per_range = s->max_regions_per_range;
+        /* GPU faults are kfd-smi's only GPU signal, and a granule faults once, then stays
+         * mapped: one fault stands for the granule read FAULT_READS times. */
+        for (char **n = s->collectors; n && *n; n++)
+                if (strcmp(*n, "kfd-smi") == 0)
+                        c->fault_accesses = (double) c->granule / SPM_ACCESS_BYTES * FAULT_READS;
 }
 
 static bool job_is_frozen(const struct manager *m, const struct job *j) {
@@ -228,6 +266,13 @@ static int manager_setup_engine(struct manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the policy engine for %s: %m",
                                        m->machine.name);
+        /* On KFD the engine shares VRAM with the driver's own fault migrations and every
+         * other BO: a plan that fills it to the byte makes prefetches fail silently. */
+        if (strcmp(m->settings.mover, "kfd-svm") == 0)
+                for (unsigned g = 0; g < m->machine.n_gpus; g++)
+                        (void) spm_engine_set_capacity(m->engine, SPM_LOC_GPU(g),
+                                                       m->machine.capacity[SPM_LOC_GPU(g)] /
+                                                               16 * 15);
         return 0;
 }
 
@@ -484,6 +529,10 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
         }
 }
 
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why) {
+        manager_carry_out(m, plan, why);
+}
+
 /* ---- collectors' sink ---- */
 
 static int sink_process(void *userdata, uint32_t pid) {
@@ -525,11 +574,20 @@ static int sink_observe(void *userdata, const struct spm_access *a) {
         return r;
 }
 
-static int sink_locate(void *userdata, uint32_t pid, uint64_t start, uint64_t length,
-                       unsigned loc) {
+static int sink_gpu_fault(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned gpu,
+                          bool migrated) {
         struct manager *m = userdata;
 
-        return m->engine ? spm_engine_set_location(m->engine, pid, start, length, loc) : 0;
+        if (!m->engine)
+                return 0;
+        m->counters.observations++;
+        return spm_engine_gpu_fault(m->engine, pid, addr, len, gpu, migrated);
+}
+
+static int sink_locate(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned loc) {
+        struct manager *m = userdata;
+
+        return m->engine ? spm_engine_set_location(m->engine, pid, addr, len, loc) : 0;
 }
 
 static int sink_hint(void *userdata, const struct spm_hint *h) {
@@ -563,6 +621,7 @@ static int manager_setup_backends(struct manager *m) {
                 .proc_root = s->proc_root, .sys_root = s->sys_root,
                 .n_gpus = m->has_gpu ? m->machine.n_gpus : 0,
                 .machine = m->has_gpu ? &m->machine : NULL,
+                .kfd_device = s->kfd_device, .fake_kfd_root = s->fake_kfd_root,
         };
         char msg[256];
         int r;
@@ -617,9 +676,14 @@ static int manager_setup_backends(struct manager *m) {
         m->mover_ops = spm_mover_find(s->mover);
         if (!m->mover_ops)
                 return log_error_errno(EINVAL, "Unknown mover %s", s->mover);
+        struct spm_engine_config ec;
+        manager_engine_config(m, &ec);
+        m->agent_link = (struct spm_agent_link) { m, agents_send };
         struct spm_mover_args margs = {
                 .machine = &m->machine, .fail_every = s->sim_fail_every,
-                .proc_root = s->proc_root,
+                .proc_root = s->proc_root, .sys_root = s->sys_root, .agents = &m->agent_link,
+                .budget_bytes = ec.migrate_budget_bytes, .epoch_usec = ec.epoch_usec,
+                .timeout_usec = s->command_timeout_usec,
         };
         r = m->mover_ops->init(&margs, &m->mover, msg, sizeof(msg));
         if (r < 0) {
@@ -710,9 +774,77 @@ int manager_register_job(struct manager *m, const struct job_spec *spec, struct 
         return 0;
 }
 
+/* Finished jobs' summaries stay in ListJobs this long, and at most this many. */
+#define FINISHED_KEEP_USEC (24 * 3600 * USEC_PER_SEC)
+#define FINISHED_MAX 256
+
+/* <state-dir>/jobs/<id>.json: the summary of finished job id. */
+static int finished_path(const struct manager *m, uint64_t id, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/jobs/%" PRIu64 ".json", m->state_dir, id);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+static uint64_t summary_u64(struct json_object *s, const char *key) {
+        return (uint64_t) json_object_get_int64(json_object_object_get(s, key));
+}
+
+/* Drops summaries past FINISHED_MAX or older than FINISHED_KEEP_USEC, with their files
+ * unless a later summary has the same id (Slurm requeues a job under its id). */
+static void finished_prune(struct manager *m, uint64_t now) {
+        size_t n = json_object_array_length(m->finished), drop = 0;
+        char path[PATH_MAX];
+
+        while (drop < n) {
+                struct json_object *s = json_object_array_get_idx(m->finished, drop);
+                uint64_t id = summary_u64(s, "id");
+                bool again = false;
+
+                if (n - drop <= FINISHED_MAX &&
+                    summary_u64(s, "ended_realtime_usec") + FINISHED_KEEP_USEC > now)
+                        break;
+                for (size_t i = drop + 1; i < n && !again; i++)
+                        again = summary_u64(json_object_array_get_idx(m->finished, i), "id") == id;
+                if (!again && finished_path(m, id, path, sizeof(path)) >= 0)
+                        (void) unlink(path);
+                drop++;
+        }
+        if (drop > 0)
+                (void) json_object_array_del_idx(m->finished, 0, drop);
+}
+
+/* Keeps a finished job's summary for ListJobs and writes it to the state directory (for
+ * the Slurm epilog's records, and for admins after the daemon forgot it). */
+static void finished_add(struct manager *m, uint64_t id, struct json_object *summary,
+                         uint64_t now) {
+        char path[PATH_MAX];
+        const char *text;
+        int r;
+
+        if (json_object_array_add(m->finished, json_object_get(summary)) < 0)
+                json_object_put(summary);
+        finished_prune(m, now);
+
+        r = finished_path(m, id, path, sizeof(path));
+        if (r >= 0) {
+                char *slash = strrchr(path, '/');
+                *slash = '\0';      /* <state-dir>/jobs */
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        r = -errno;
+                *slash = '/';
+        }
+        if (r >= 0) {
+                text = json_object_to_json_string_ext(summary, JSON_C_TO_STRING_PLAIN);
+                r = write_file_atomic(path, text, strlen(text), 0644, false);
+        }
+        if (r < 0)
+                log_warning("Failed to write job %" PRIu64 "'s summary to %s: %s", id, path,
+                            strerror(-r));
+}
+
 int manager_end_job(struct manager *m, uint64_t id, const char *reason,
                     struct json_object **ret_summary) {
         _cleanup_(job_freep) struct job *j = NULL;
+        _cleanup_json_ struct json_object *summary = NULL;
         uint64_t now = manager_now_realtime();
         int r;
 
@@ -732,18 +864,13 @@ int manager_end_job(struct manager *m, uint64_t id, const char *reason,
                    j->counters.migrations, j->counters.failures, j->counters.bytes_to_gpu,
                    j->counters.bytes_to_ram, j->counters.benefit_usec);
         emit_message(m, "job", id, reason);
-        if (ret_summary) {
-                struct json_object *o = json_object_new_object();
-                if (!o)
-                        return -ENOMEM;
-                json_object_object_add(o, "id", json_object_new_int64((int64_t) id));
-                json_object_object_add(o, "uid", json_object_new_int64(j->uid));
-                json_object_object_add(o, "ended", json_object_new_string(reason));
-                json_object_object_add(o, "duration_usec", json_object_new_int64(
-                        (int64_t) (now > j->registered_usec ? now - j->registered_usec : 0)));
-                json_object_object_add(o, "counters", methods_build_job_counters(&j->counters));
-                *ret_summary = o;
-        }
+        summary = methods_build_job_summary(j, reason, now);
+        if (!summary)
+                return -ENOMEM;
+        if (!j->internal)
+                finished_add(m, id, summary, now);
+        if (ret_summary)
+                *ret_summary = TAKE_PTR(summary);
         return 0;
 }
 
@@ -948,7 +1075,7 @@ static void manager_track(struct manager *m) {
 static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
         struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint,
-                                           sink_locate };
+                                           sink_gpu_fault, sink_locate };
         char msg[256];
         int r;
 
@@ -969,6 +1096,8 @@ static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
                                         msg[0] ? msg : "error");
                 }
         }
+        if (m->mover && m->mover_ops->tick)
+                m->mover_ops->tick(m->mover);
         if (m->engine) {
                 r = spm_engine_epoch(m->engine, manager_uptime_usec(m), &m->plan);
                 if (r < 0)
@@ -1204,6 +1333,9 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
                 return log_error_errno(r, "Bad configuration: %s:%u: %s", err.file, err.line,
                                        err.message);
         registry_init(&m->registry, &(struct job_limits) { 1, 1, 1 });
+        m->finished = json_object_new_array();
+        if (!m->finished)
+                return log_error_errno(ENOMEM, "Out of memory");
         manager_apply_settings(m);
 
         r = manager_setup_machine(m);
@@ -1241,9 +1373,11 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
 struct manager *manager_free(struct manager *m) {
         if (!m)
                 return NULL;
+        m->stopping = true;
         while (m->n_monitors > 0)
                 monitor_drop(m, m->n_monitors - 1);
         free(m->monitors);
+        agents_free_all(m);
         m->varlink = varlink_server_free(m->varlink);
         sd_event_source_unref(m->epoch_timer);
         sd_event_source_unref(m->housekeeping_timer);
@@ -1252,6 +1386,7 @@ struct manager *manager_free(struct manager *m) {
         spm_plan_done(&m->plan);
         spm_engine_free(m->engine);
         registry_done(&m->registry);
+        json_object_put(m->finished);
         spmtierd_settings_done(&m->settings);
         strv_free(m->config_files);
         free(m->config_path);
@@ -1307,6 +1442,9 @@ int manager_start(struct manager *m) {
         r = varlink_server_add_interface(m->varlink, &methods_interface, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to register %s: %m", SPMTIERD_INTERFACE);
+        r = varlink_server_add_interface(m->varlink, &agents_interface, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register %s: %m", agents_interface.name);
         r = varlink_server_listen_activation(m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to adopt the activated socket: %m");

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
+#include "agents.h"
 #include "auth.h"
 #include "collector.h"
 #include "jobs.h"
@@ -79,6 +80,7 @@ struct manager {
         struct spm_plan plan;
 
         struct registry registry;
+        struct json_object *finished;  /* JobSummary objects of ended jobs, oldest first */
         bool state_dirty;              /* counters changed since the last save */
         bool state_unsynced;           /* saved but not fsync'd yet */
         int journal_fd;                /* hints since the last snapshot (state.c) */
@@ -91,6 +93,11 @@ struct manager {
 
         struct monitor *monitors;
         size_t n_monitors;
+
+        struct agent **agents;         /* io.spmtier.agent connections (agents.c) */
+        size_t n_agents;
+        struct spm_agent_link agent_link;
+        bool stopping;                 /* tearing down: disconnects end nothing */
 
         uint64_t epoch;
         uint64_t start_usec;           /* CLOCK_MONOTONIC */
@@ -135,6 +142,9 @@ int manager_set_policy_overrides(struct manager *m, const struct policy_override
 int manager_freeze(struct manager *m, struct job *j, bool freeze);
 int manager_drain(struct manager *m, unsigned gpu, uint64_t job_id, unsigned *ret_moves,
                   uint64_t *ret_bytes, unsigned *ret_failures);
+/* Logs, publishes and hands moves to the mover (the epoch's path, for moves planned
+ * elsewhere: an agent's reset after a restart). */
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why);
 /* Re-reads the config. On failure the old config stays, *err says why. */
 int manager_reload(struct manager *m, struct config_error *err);
 /* Adds a Monitor subscriber (the call is referenced). Returns 0, -EUSERS over MaxMonitors. */

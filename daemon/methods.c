@@ -129,7 +129,8 @@ struct json_object *methods_build_job_counters(const struct job_counters *c) {
         return o;
 }
 
-static struct json_object *build_job(const struct job *j) {
+/* The fields a job and its summary share: id, uid, gpus, vram_quota, policy. */
+static struct json_object *build_job_identity(const struct job *j) {
         struct json_object *o = json_object_new_object(), *a;
 
         if (!o)
@@ -144,6 +145,28 @@ static struct json_object *build_job(const struct job *j) {
         if (j->vram_quota != JOB_QUOTA_UNLIMITED)
                 put_u64(o, "vram_quota", j->vram_quota);
         put_str(o, "policy", j->policy);
+        return o;
+}
+
+struct json_object *methods_build_job_summary(const struct job *j, const char *ended,
+                                              uint64_t now) {
+        struct json_object *o = build_job_identity(j);
+
+        if (!o)
+                return NULL;
+        put_str(o, "ended", ended);
+        put_u64(o, "registered_realtime_usec", j->registered_usec);
+        put_u64(o, "ended_realtime_usec", now);
+        put_u64(o, "duration_usec", now > j->registered_usec ? now - j->registered_usec : 0);
+        json_object_object_add(o, "counters", methods_build_job_counters(&j->counters));
+        return o;
+}
+
+static struct json_object *build_job(const struct job *j) {
+        struct json_object *o = build_job_identity(j), *a;
+
+        if (!o)
+                return NULL;
         put_bool(o, "frozen", j->frozen);
         put_u64(o, "ttl_usec", j->ttl_usec);
         put_u64(o, "expires_realtime_usec", j->expires_usec);
@@ -507,13 +530,20 @@ static int method_list_jobs(struct varlink_call *call, struct json_object *param
         };
         struct auth_peer p;
         struct manager *m = peer_of(call, ud, &p);
-        struct json_object *a;
+        _cleanup_json_ struct json_object *reply = NULL;
+        struct json_object *a, *f;
         int r;
 
         if ((r = varlink_call_dispatch(call, params, fields, 0, &uid)) < 0)
                 return r;
-        a = json_object_new_array();
-        for (size_t i = 0; a && i < m->registry.n_jobs; i++) {
+        reply = json_object_new_object();
+        if (!reply)
+                return -ENOMEM;
+        json_object_object_add(reply, "jobs", a = json_object_new_array());
+        json_object_object_add(reply, "finished", f = json_object_new_array());
+        if (!a || !f)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->registry.n_jobs; i++) {
                 const struct job *j = m->registry.jobs[i];
                 if (!p.admin && (j->uid != p.uid || j->internal))
                         continue;
@@ -521,7 +551,16 @@ static int method_list_jobs(struct varlink_call *call, struct json_object *param
                         continue;
                 json_object_array_add(a, build_job(j));
         }
-        return reply_one(call, "jobs", a);
+        for (size_t i = 0; i < json_object_array_length(m->finished); i++) {
+                struct json_object *s = json_object_array_get_idx(m->finished, i);
+                int64_t owner = json_object_get_int64(json_object_object_get(s, "uid"));
+                if (!p.admin && owner != (int64_t) p.uid)
+                        continue;
+                if (uid != UNSET && owner != (int64_t) uid)
+                        continue;
+                json_object_array_add(f, json_object_get(s));
+        }
+        return varlink_call_reply(call, reply);
 }
 
 struct pid_args {
@@ -797,7 +836,17 @@ static int build_range(const struct spm_region_info *ri, void *userdata) {
         put_u64(o, "start", ri->start);
         put_u64(o, "length", ri->length);
         put_str(o, "location", location_name(w->m, ri->loc));
-        if (ri->hint == SPM_HINT_PIN_RAM)
+        /* What the agent's last command set (PREFERRED_LOC, read back with GET); else the
+         * hint's wish. */
+        int64_t pref = agents_preferred(w->m, ri->pid, ri->start, ri->length);
+        int pref_loc = pref == 0 ? SPM_LOC_SYSMEM : -1;
+        const struct manager *mm = w->m;
+        for (unsigned g = 0; pref > 0 && mm->mover && mm->mover_ops->gpu_id && g < mm->machine.n_gpus; g++)
+                if (mm->mover_ops->gpu_id(mm->mover, g) == (uint32_t) pref)
+                        pref_loc = (int) SPM_LOC_GPU(g);
+        if (pref_loc >= 0)
+                put_str(o, "preferred", location_name(w->m, (unsigned) pref_loc));
+        else if (ri->hint == SPM_HINT_PIN_RAM)
                 put_str(o, "preferred", location_name(w->m, SPM_LOC_SYSMEM));
         else if (ri->hint == SPM_HINT_PIN_GPU || ri->hint == SPM_HINT_HOT) {
                 /* The hint's GPU is the registry's; the engine reports the kind. */

@@ -20,3 +20,6 @@ extern const char spmtierd_idl[];
 
 struct json_object *methods_build_move(const struct manager *m, const struct spm_move *mv);
 struct json_object *methods_build_job_counters(const struct job_counters *c);
+/* A JobSummary of job j, which ended at `now` (realtime usec) for reason `ended`. */
+struct json_object *methods_build_job_summary(const struct job *j, const char *ended,
+                                              uint64_t now);

@@ -20,10 +20,40 @@
 typedef void (*spm_move_done_fn)(void *userdata, const struct spm_move *m, int status,
                                  uint64_t moved_bytes);
 
+/* kfd-svm: one migration command for the agent in process pid (io.spmtier.agent Command).
+ * GPUs are KFD gpu_ids, 0 = system memory. */
+struct spm_agent_command {
+        uint64_t id;
+        uint32_t pid;
+        uint64_t start, length;
+        uint32_t to_gpu_id, access_gpu_id;
+};
+
+/* kfd-svm: what the agent reported for a command (io.spmtier.agent Report). */
+struct spm_agent_report {
+        uint32_t pid;
+        uint64_t id;
+        int status;              /* 0 or a negative errno */
+        uint64_t moved_bytes;    /* from page_in/page_out: an upper bound */
+        int64_t preferred, prefetch; /* gpu_ids after the move, 0 = RAM, -1 = undefined */
+};
+
+/* How kfd-svm reaches the agents (the manager owns their connections). send returns 0, or
+ * -ESRCH when pid has no agent. */
+struct spm_agent_link {
+        void *userdata;
+        int (*send)(void *userdata, const struct spm_agent_command *c);
+};
+
 struct spm_mover_args {
         const struct spm_machine *machine;
         unsigned fail_every;       /* sim: fail every Nth move with -EBUSY; 0 = never */
         const char *proc_root;
+        const char *sys_root;      /* kfd-svm: gpu_ids from class/kfd/kfd/topology/nodes */
+        const struct spm_agent_link *agents; /* kfd-svm */
+        uint64_t budget_bytes;     /* kfd-svm: bytes sent per epoch_usec (pacing); 0 = unpaced */
+        uint64_t epoch_usec;
+        uint64_t timeout_usec;     /* kfd-svm: a command without a report fails -ETIMEDOUT */
 };
 
 struct spm_mover_ops {
@@ -38,9 +68,19 @@ struct spm_mover_ops {
         int (*submit)(void *state, const struct spm_move *moves, size_t n, spm_move_done_fn done,
                       void *userdata);
         void (*describe)(void *state, char *buf, size_t size);
+        /* Optional, for movers that work through agents (kfd-svm): */
+        /* An agent reported a command's outcome (unknown ids are ignored: a restart). */
+        void (*report)(void *state, const struct spm_agent_report *r);
+        /* pid's agent went away: its queued and running moves fail with -ESRCH. */
+        void (*process_gone)(void *state, uint32_t pid);
+        /* Called every epoch: sends what the budget allows, fails commands past the timeout. */
+        void (*tick)(void *state);
+        /* The gpu_id of engine GPU g, 0 when unknown. */
+        uint32_t (*gpu_id)(void *state, unsigned gpu);
 };
 
 extern const struct spm_mover_ops spm_mover_sim;
 extern const struct spm_mover_ops spm_mover_numa;
+extern const struct spm_mover_ops spm_mover_kfd_svm;
 
 const struct spm_mover_ops *spm_mover_find(const char *name);

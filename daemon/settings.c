@@ -12,8 +12,8 @@
 #define OFF(f) offsetof(struct spmtierd_settings, f)
 
 const char *const spmtierd_policy_names[] = { "spmtier", "none", NULL };
-const char *const spmtierd_collector_names[] = { "replay", "damon", NULL };
-const char *const spmtierd_mover_names[] = { "sim", "numa", NULL };
+const char *const spmtierd_collector_names[] = { "replay", "damon", "kfd-smi", NULL };
+const char *const spmtierd_mover_names[] = { "sim", "numa", "kfd-svm", NULL };
 
 static bool name_in(const char *const *names, const char *v) {
         for (; *names; names++)
@@ -123,6 +123,11 @@ const struct config_item spmtierd_config_table[] = {
              "where /proc is (tests point it at a fake tree)"),
         ITEM("Daemon", "SysRoot", &config_type_path, sys_root, "path", "/sys", 0, 0,
              "where /sys is; GPUs are found under class/kfd/kfd/topology/nodes"),
+        ITEM("Daemon", "KfdDevice", &config_type_path, kfd_device, "path", "/dev/kfd", 0, 0,
+             "the KFD device the kfd-smi collector opens for SMI events"),
+        ITEM("Daemon", "FakeKfdRoot", &config_type_path, fake_kfd_root, "path", "", 0, 0,
+             "root of a fake KFD node (docs/fakekfd.md): SMI events come from its run/smi "
+             "FIFOs instead of the ioctl; empty = real hardware"),
         ITEM("Daemon", "DefaultLeaseSec", &config_type_usec, lease_usec, "time span", "1d",
              1e6, 3.2e13, "lease of a job registered without a TTL (1s..1y)"),
 
@@ -157,7 +162,8 @@ const struct config_item spmtierd_config_table[] = {
 
         ITEM("Collect", "Collectors", &type_collectors, collectors, "names", "", 0, 0,
              "observation sources, in order (a list; empty resets): replay, damon (CPU "
-             "accesses of the jobs' processes from DAMON; a NUMA profile)"),
+             "accesses of the jobs' processes from DAMON; a NUMA profile), kfd-smi (GPU "
+             "faults and driver migrations from KFD SMI events)"),
 
         ITEM("Replay", "Trace", &config_type_path, replay_trace, "path", "", 0, 0,
              "trace the replay collector feeds, one trace epoch per policy epoch"),
@@ -166,7 +172,10 @@ const struct config_item spmtierd_config_table[] = {
 
         ITEM("Move", "Mover", &type_mover, mover, "name", "sim", 0, 0,
              "what carries out the plan: sim (the machine model), numa (move_pages on the "
-             "job's pids; needs a NUMA machine profile)"),
+             "job's pids; needs a NUMA machine profile) or kfd-svm (the agents in the job "
+             "processes, through KFD SVM)"),
+        ITEM("Move", "CommandTimeoutSec", &config_type_usec, command_timeout_usec, "time span",
+             "5s", 1e4, 3.6e9, "kfd-svm: a command the agent has not reported by then fails"),
         ITEM("Move", "SimFailEvery", &config_type_unsigned, sim_fail_every, "moves", "0", 0, 0,
              "the sim mover fails every Nth move with EBUSY (testing); 0 = never"),
 

@@ -25,6 +25,8 @@ struct spmtierd_settings {
         char *admin_group;          /* group name or gid; NULL = root only */
         char *proc_root;
         char *sys_root;
+        char *kfd_device;           /* kfd-smi on hardware */
+        char *fake_kfd_root;        /* NULL = real hardware */
         uint64_t lease_usec;        /* default lease TTL */
         /* [Machine] */
         char *profile;              /* "auto", "none" or a machine profile name */
@@ -49,6 +51,7 @@ struct spmtierd_settings {
         /* [Move] */
         char *mover;
         unsigned sim_fail_every;
+        uint64_t command_timeout_usec; /* kfd-svm */
         /* [Metrics] */
         char *metrics_path;         /* NULL = off */
         uint64_t metrics_interval_usec;

@@ -448,11 +448,12 @@ static void unlock_node(void) {
         pthread_mutex_unlock(&g_sh->lock);
 }
 
+static int attach_locked(int fd);
+
 /* Maps (creating and initializing on first use) the shared node. Returns 0 or -errno. */
 static int attach(void) {
         const char *root = getenv("FAKEKFD_ROOT");
         char path[PATH_MAX];
-        struct stat st;
         int r = 0;
 
         if (g_sh)
@@ -467,7 +468,20 @@ static int attach(void) {
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0)
                 return -errno;
-        if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0)
+        if (flock(fd, LOCK_EX) < 0)
+                return -errno;
+        /* The mapping keeps the open file alive after close(): unlock explicitly, or every
+         * later process of the node waits here forever. */
+        r = attach_locked(fd);
+        (void) flock(fd, LOCK_UN);
+        return r;
+}
+
+static int attach_locked(int fd) {
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0)
                 return -errno;
         bool fresh = st.st_size == 0;
         if (fresh && ftruncate(fd, sizeof(struct shared)) < 0)

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define SPM_MAX_GPUS 8
 #define SPM_MAX_LOCS (SPM_MAX_GPUS + 1)
@@ -85,3 +86,21 @@ int spm_machine_loc_from_name(const struct spm_machine *m, const char *name);
 
 /* Accessor index for a trace accessor name ("cpu", "gpu0", ...). Returns it or -EINVAL. */
 int spm_accessor_from_name(const char *name, unsigned n_gpus);
+
+/* ---- profiles as text (machine-file.c): every number can be overridden ---- */
+
+/* Sets one key (see machine-file.c for the keys: base, name, kind, xnack, n_gpus, granule,
+ * migrate_gbps, migrate_call_usec, fault_usec, epoch_usec, capacity.LOC, bw.ACC.LOC,
+ * lat.ACC.LOC, dep_fraction.ACC, home.ACC). Returns 0, or -EINVAL with a static reason in
+ * *ret_error. The machine is not re-validated: call spm_machine_validate() after the last. */
+int spm_machine_set(struct spm_machine *m, const char *key, const char *value,
+                    const char **ret_error);
+/* "KEY=VALUE" (blanks around either are ignored). */
+int spm_machine_set_assignment(struct spm_machine *m, const char *assignment,
+                               const char **ret_error);
+/* Applies a profile file (key = value lines, '#' comments) on top of *m, usually starting with
+ * "base = NAME". On error *m is untouched and error names file:line. Returns 0, -EINVAL,
+ * -errno. */
+int spm_machine_load(const char *path, struct spm_machine *m, char *error, size_t error_size);
+/* Writes every key of m, one per line (loadable by spm_machine_load()). */
+void spm_machine_dump(FILE *f, const struct spm_machine *m);

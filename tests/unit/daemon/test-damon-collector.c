@@ -82,7 +82,7 @@ TEST(follows_declares_observes) {
         struct spm_collector_args args = { .sys_root = root, .proc_root = "/proc", .machine = &m };
         struct rec r = {};
         struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint,
-                                           rec_locate };
+                                           /* gpu_fault= */ NULL, rec_locate };
         uint32_t self = (uint32_t) getpid();
         char pidstr[32];
         void *s = NULL;

@@ -1,0 +1,366 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The Slurm integration (config/slurm, docs/slurm.md) on a real single-node Slurm: munged,
+# slurmctld and slurmd started here in the foreground (stopped by pid), on free ports, with
+# two fake GPUs (mknod) backed by the fake KFD, and the real spmtierd on a private socket.
+# Jobs run spm-workload under libspmtier-agent.so, injected by the task prolog.
+#
+# Usage (meson passes these): test-slurm.sh SCRIPT_DIR SPANK_PLUGIN AGENT FAKEKFD_DIR WORKLOAD
+. "$SPMTIER_SOURCE_ROOT/tests/integration/lib.sh"
+. "$SPMTIER_SOURCE_ROOT/tests/slurm/lib-slurm.sh"
+
+SCRIPTS=$1 SPANK=$2 AGENT=$3 FAKEKFD_DIR=$4 WORKLOAD=$5
+
+[[ $(id -u) == 0 ]] || spm_skip "needs root (slurmd, munged, mknod, jobs as nobody)"
+spm_require munged slurmctld slurmd srun sbatch squeue sinfo scontrol runuser
+spm_setup
+spm_require "$AGENT" "$WORKLOAD" "$SPANK"
+id nobody >/dev/null 2>&1 || spm_skip "no user nobody"
+
+R=$SPM_TMP/slurm
+HOST=$(hostname -s)
+export SLURM_CONF=$R/slurm.conf
+FAKE=$SPM_TMP/fakekfd
+SCONF=$R/spmtier-slurm.conf
+SLOG=$R/spmtier-slurm.log
+mkdir -p "$R"/{munge,state,spool,log,out,dev}
+chmod 0755 "$R" "$R/munge"
+chmod 1777 "$R/out"
+
+# Two ports nobody listens on (the kernel picks them; Slurm binds them right after).
+read -r CTLD_PORT SLURMD_PORT < <("$SPM_PYTHON" -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+
+# ---- the fake node (2 GPUs in the fake KFD, 2 gres devices for Slurm) and spmtierd ----
+spm_slurm_node "$FAKE" "$FAKEKFD_DIR"
+# Jobs of root and nobody share the fake node, as processes share a real one.
+chmod -R a+rwX "$FAKE"
+for i in 0 1; do mknod "$R/dev/renderD$((128 + i))" c 1 3; done
+
+# ---- spmtier's Slurm scripts, as installed: wrappers only point them at this test's config
+spm_slurm_settings "$SCONF" 3s "$R/run" "$SLOG" "$AGENT" "$FAKE"
+: >"$SLOG"
+chmod 0666 "$SLOG"
+# The prolog's wrapper also keeps the environment Slurm gave it, for the checks below.
+for s in prolog epilog task-prolog; do
+        {
+                echo '#!/bin/sh'
+                [[ $s == prolog ]] && echo "/usr/bin/env >$R/out/prolog.\$SLURM_JOB_ID.env"
+                echo "SPMTIER_SLURM_CONF=$SCONF exec /bin/sh $SCRIPTS/spmtier-$s \"\$@\""
+        } >"$R/$s"
+        chmod 0755 "$R/$s"
+done
+echo "required $SPANK policies=spmtier,none" >"$R/plugstack.conf"
+
+mungekey --create --keyfile="$R/munge/munge.key" 2>/dev/null ||
+        dd if=/dev/urandom of="$R/munge/munge.key" bs=1024 count=1 status=none
+chmod 0400 "$R/munge/munge.key"
+
+cat >"$SLURM_CONF" <<CONF
+ClusterName=spmtest
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$R/munge/munge.socket
+StateSaveLocation=$R/state
+SlurmdSpoolDir=$R/spool
+SlurmctldPidFile=$R/slurmctld.pid
+SlurmdPidFile=$R/slurmd.pid
+SlurmctldLogFile=$R/log/slurmctld.log
+SlurmdLogFile=$R/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+MailProg=/bin/true
+ProctrackType=proctrack/pgid
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+Prolog=$R/prolog
+Epilog=$R/epilog
+TaskProlog=$R/task-prolog
+PrologFlags=Alloc
+PrologEpilogTimeout=30
+PlugStackConfig=$R/plugstack.conf
+GresTypes=gpu,shard
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) Gres=gpu:2,shard:4 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+cat >"$R/gres.conf" <<CONF
+AutoDetect=off
+NodeName=$HOST Name=gpu File=$R/dev/renderD[128-129]
+# Two shards per GPU: two jobs can share one (Slurm fills GPU 0 first).
+NodeName=$HOST Name=shard Count=4 File=$R/dev/renderD[128-129]
+CONF
+
+slurm_dump() {
+        local f
+        for f in "$R"/log/slurmctld.log "$R"/log/slurmd.log "$SLOG"; do
+                [[ -s $f ]] || continue
+                echo "----- $f -----" >&2
+                tail -n 60 "$f" >&2
+        done
+}
+
+# Runs before lib.sh's cleanup: no job may outlive the test (slurmstepd is not slurmd's
+# child in the process sense we can wait for), then the daemons go by pid with SPM_PIDS.
+slurm_exit() {
+        local rc=$? i
+        if [[ -n ${SLURM_UP:-} ]]; then
+                scancel --quiet --full "--user=root" 2>/dev/null
+                scancel --quiet --full "--user=nobody" 2>/dev/null
+                for ((i = 0; i < 50; i++)); do
+                        [[ -z $(squeue -h -o %i 2>/dev/null) ]] && break
+                        sleep 0.1
+                done
+        fi
+        ((rc != 0 && rc != 77)) || ((SPM_FAILED)) && slurm_dump
+        (exit "$rc")
+        spm_cleanup
+}
+trap slurm_exit EXIT
+
+munged -F --socket="$R/munge/munge.socket" --key-file="$R/munge/munge.key" \
+        --pid-file="$R/munge/munged.pid" --log-file="$R/log/munged.log" \
+        --seed-file="$R/munge/munged.seed" 2>>"$R/log/munged.log" &
+SPM_PIDS+=($!)
+spm_wait_socket "$R/munge/munge.socket" || { spm_fail "munged did not start"; exit 1; }
+slurmctld -D -c -f "$SLURM_CONF" 2>>"$R/log/slurmctld.stderr" &
+SPM_PIDS+=($!)
+slurmd -D -f "$SLURM_CONF" 2>>"$R/log/slurmd.stderr" &
+SPM_PIDS+=($!)
+SLURM_UP=1
+
+node_state() {
+        sinfo -h -n "$HOST" -o %T 2>/dev/null
+}
+# Waits up to $2 s (default 30) for the node to be in state $1.
+wait_node() {
+        local i
+        for ((i = 0; i < ${2:-30} * 10; i++)); do
+                [[ $(node_state) == "$1" ]] && return 0
+                sleep 0.1
+        done
+        spm_log "node is '$(node_state)', not '$1'"
+        return 1
+}
+spm_check "the node comes up idle" wait_node idle || exit 1
+
+# The job's environment: the fake KFD for the workload (and the agent, which reads
+# SPMTIER_SYSFS_ROOT from the task prolog), output paths.
+export FAKEKFD_ROOT=$FAKE LD_LIBRARY_PATH=$FAKEKFD_DIR OUT=$R/out SPMCTL
+WL="$WORKLOAD --size 16 --hot 4 --phases 2 --iters 2"
+# What each task records: the agent mapped into a process of the task, its environment,
+# the daemon's view of its lease, then the workload's result.
+JOB='
+set -e
+grep -c libspmtier-agent /proc/self/maps >"$OUT/$SLURM_JOB_ID.agent" || true
+env | grep -E "^(LD_PRELOAD|SPMTIER_)" | sort >"$OUT/$SLURM_JOB_ID.env" || true
+"$SPMCTL" --socket "${SPMTIER_SOCKET:-/nonexistent}" --json jobs >"$OUT/$SLURM_JOB_ID.jobs" 2>&1 || true
+'
+
+# Prints the job id of the latest job of user $1 (default root).
+last_job() {
+        squeue -h --states=all -u "${1:-root}" -o %i 2>/dev/null | sort -n | tail -n 1
+}
+# Job $1's lease as its task saw it: a Python expression over its "jobs --json".
+lease() {
+        spm_json "$2" <"$R/out/$1.jobs"
+}
+# The summary the epilog left in the daemon's state directory.
+summary() {
+        spm_json "$2" <"$SPM_STATE/jobs/$1.json"
+}
+
+# ---- 1. srun with --spm-policy, one GPU ----------------------------------------------------
+spm_check_rc "srun --spm-policy=spmtier" 0 srun --gres=gpu:1 --spm-policy=spmtier \
+        bash -c "$JOB $WL --json"
+j=$(last_job)
+spm_check_match "the workload ran" '"total_usec"' "$SPM_OUT"
+spm_check "the agent was in the task" test "$(cat "$R/out/$j.agent")" -ge 1
+spm_check_match "LD_PRELOAD is the agent" "^LD_PRELOAD=$AGENT\$" "$(cat "$R/out/$j.env")"
+spm_check_match "the agent gets the socket" "^SPMTIER_SOCKET=$SPM_SOCK\$" "$(cat "$R/out/$j.env")"
+spm_check_match "the agent gets the sysfs root" "^SPMTIER_SYSFS_ROOT=$FAKE\$" "$(cat "$R/out/$j.env")"
+spm_check "lease: job, uid 0, GPU 0, policy spmtier" test \
+        "$(lease "$j" '[[x["id"], x["uid"], x["gpus"], x["policy"]] for x in j["jobs"]]')" = \
+        "[[$j, 0, [0], \"spmtier\"]]"
+spm_check "lease gone after the job" test "$(spm_ctl --json jobs | spm_json '[x["id"] for x in j["jobs"]]')" = '[]'
+spm_check "summary written" test -s "$SPM_STATE/jobs/$j.json"
+spm_check_match "prolog logged the KFD gpu_ids" "Job $j registered: uid 0, GPUs 0, .*; KFD gpu_ids 4369\$" "$(cat "$SLOG")"
+spm_check_match "epilog logged the summary" "Job $j \(uid 0\) unregistered after" "$(cat "$SLOG")"
+
+# ---- 2. srun without spmtier options, both GPUs: the daemon's default policy ----------------
+spm_check_rc "srun --gres=gpu:2" 0 srun --gres=gpu:2 bash -c "$JOB $WL"
+j=$(last_job)
+spm_check "lease: GPUs 0,1, default policy, no quota" test \
+        "$(lease "$j" '[[x["gpus"], x["policy"], x.get("vram_quota")] for x in j["jobs"]]')" = \
+        '[[[0, 1], "spmtier", null]]'
+spm_check_match "both KFD gpu_ids" "Job $j registered: .*; KFD gpu_ids 4369,4642\$" "$(cat "$SLOG")"
+spm_check "the agent was in the task" test "$(cat "$R/out/$j.agent")" -ge 1
+
+# ---- 3. sbatch with a policy and a quota ---------------------------------------------------
+# Waits up to $2 s (default 30) until job $1 has left the queue (the epilog has run).
+wait_job_gone() {
+        local i
+        for ((i = 0; i < ${2:-30} * 10; i++)); do
+                [[ -z $(squeue -h -j "$1" -o %i 2>/dev/null) ]] && return 0
+                sleep 0.1
+        done
+        spm_log "job $1 still queued: $(squeue -h -j "$1" -o '%i %T %R' 2>&1)"
+        return 1
+}
+spm_check_rc "sbatch --spm-policy=none --spm-vram-quota=512M" 0 sbatch --parsable \
+        --gres=gpu:1 --spm-policy=none --spm-vram-quota=512M -o "$R/out/%j.out" \
+        --wrap "$JOB $WL"
+j=$SPM_OUT
+spm_check "sbatch job $j ends" wait_job_gone "$j"
+spm_check_match "the batch workload ran" 'hot 4 MiB, 2 phases' "$(cat "$R/out/$j.out")"
+spm_check "prolog got the options" test "$(grep ^SPANK_SPM "$R/out/prolog.$j.env" | sort | tr '\n' ' ')" = \
+        "SPANK_SPM_POLICY=none SPANK_SPM_VRAM_QUOTA=536870912 "
+spm_check "lease: policy none, quota 512M" test \
+        "$(lease "$j" '[[x["policy"], x["vram_quota"]] for x in j["jobs"]]')" = '[["none", 536870912]]'
+spm_check "summary keeps policy and quota" test \
+        "$(summary "$j" '[j["id"], j["policy"], j["vram_quota"], j["ended"]]')" = "[$j, \"none\", 536870912, \"unregistered\"]"
+
+# ---- 4. two jobs share GPU 0 (shards), each with a quota; the summaries say what moved -----
+# Each job records the pid of its batch shell and waits for the test to let it finish; the
+# test, as admin, declares a range of that process and pins it to GPU 0 (what the agent does
+# once spmtierd serves io.spmtier.agent), and the sim mover moves it within the job's quota.
+WAITER='echo $$ >"$OUT/$SLURM_JOB_ID.pid"; '"$JOB"'
+for i in $(seq 1 300); do [ -e "$OUT/$SLURM_JOB_ID.go" ] && break; sleep 0.1; done
+'"$WL"
+spm_check_rc "sbatch shard A" 0 sbatch --parsable --gres=shard:1 --spm-vram-quota=16M \
+        -o "$R/out/%j.out" --wrap "$WAITER"
+ja=$SPM_OUT
+spm_check_rc "sbatch shard B" 0 sbatch --parsable --gres=shard:1 --spm-vram-quota=16M \
+        -o "$R/out/%j.out" --wrap "$WAITER"
+jb=$SPM_OUT
+# Waits until file $1 exists (up to 30 s).
+wait_file() {
+        local i
+        for ((i = 0; i < 300; i++)); do
+                [[ -s $1 ]] && return 0
+                sleep 0.1
+        done
+        spm_log "no $1"
+        return 1
+}
+spm_check "job A started" wait_file "$R/out/$ja.jobs"
+spm_check "job B started" wait_file "$R/out/$jb.jobs"
+spm_check "both leases on GPU 0 at once" test "$(spm_ctl --json jobs | spm_json \
+        'sorted([x["id"], x["gpus"], x["vram_quota"]] for x in j["jobs"])')" = \
+        "[[$ja, [0], 16777216], [$jb, [0], 16777216]]"
+pa=$(cat "$R/out/$ja.pid") pb=$(cat "$R/out/$jb.pid")
+# A pins 8M (within its quota), B pins 32M (beyond its quota: it stays in RAM).
+pin() {
+        spm_raw call io.spmtier.daemon.AttachProcess "{\"job\":$1,\"pid\":$2}" >/dev/null &&
+        spm_raw call io.spmtier.daemon.AddRange "{\"pid\":$2,\"start\":1073741824,\"length\":$3}" >/dev/null &&
+        spm_raw call io.spmtier.daemon.Hint "{\"pid\":$2,\"start\":1073741824,\"length\":$3,\"kind\":\"pin_gpu\",\"gpu\":0}" >/dev/null
+}
+spm_check "pin 8M in job A" pin "$ja" "$pa" 8388608
+spm_check "pin 32M in job B" pin "$jb" "$pb" 33554432
+# Waits until job $1 has made $2 migrations (the daemon plans every epoch).
+wait_migrations() {
+        local i
+        for ((i = 0; i < 100; i++)); do
+                [[ $(spm_ctl --json jobs | spm_json "[x['counters']['migrations'] for x in j['jobs'] if x['id'] == $1]") == "[$2]" ]] && return 0
+                sleep 0.1
+        done
+        return 1
+}
+spm_check "job A's range moved to GPU 0" wait_migrations "$ja" 1
+sleep 0.5   # a few more epochs: B's pin must still not move
+before=$(spm_ctl --json jobs)
+touch "$R/out/$ja.go" "$R/out/$jb.go"
+spm_check "job A ends" wait_job_gone "$ja"
+spm_check "job B ends" wait_job_gone "$jb"
+spm_check "A's summary: the 8M it moved" test \
+        "$(summary "$ja" '[j["counters"][k] for k in ("migrations", "failures", "bytes_to_gpu", "bytes_to_ram", "hints")]')" = '[1, 0, 8388608, 0, 1]'
+spm_check "A's summary: a modelled benefit" test "$(summary "$ja" 'j["counters"]["benefit_usec"] > 0')" = true
+spm_check "A's summary: the counters the lease had" test "$(summary "$ja" 'j["counters"]')" = \
+        "$(spm_json "[x['counters'] for x in j['jobs'] if x['id'] == $ja][0]" <<<"$before")"
+spm_check "B's summary: nothing moved beyond its quota" test \
+        "$(summary "$jb" '[j["counters"][k] for k in ("migrations", "bytes_to_gpu", "hints")]')" = '[0, 0, 1]'
+spm_check "jobs --json lists both as finished" test "$(spm_ctl --json jobs | spm_json \
+        "sorted(x['id'] for x in j['finished'] if x['id'] in ($ja, $jb))")" = "[$ja, $jb]"
+spm_check_match "the epilog logged A's summary" "Job $ja \(uid 0\) unregistered after .*: 1 migrations \(0 failed\), 8.0M to GPU" "$(cat "$SLOG")"
+
+# ---- 5. a job of nobody -------------------------------------------------------------------
+spm_check_rc "srun as nobody" 0 runuser -u nobody -- srun --chdir=/ --gres=gpu:1 \
+        --spm-policy=spmtier bash -c "$JOB $WL"
+j=$(last_job nobody)
+spm_check "nobody's task had the agent" test "$(cat "$R/out/$j.agent")" -ge 1
+spm_check "nobody's lease as nobody saw it: uid 65534" test \
+        "$(lease "$j" '[[x["id"], x["uid"]] for x in j["jobs"]]')" = "[[$j, 65534]]"
+spm_check "nobody's summary" test "$(summary "$j" '[j["uid"], j["ended"]]')" = '[65534, "unregistered"]'
+
+# ---- 6. --spm-off: no lease, no agent -----------------------------------------------------
+spm_check_rc "srun --spm-off" 0 srun --gres=gpu:1 --spm-off bash -c "$JOB $WL"
+j=$(last_job)
+spm_check "no agent with --spm-off" test "$(cat "$R/out/$j.agent")" = 0
+spm_check "no LD_PRELOAD with --spm-off" test -z "$(grep ^LD_PRELOAD= "$R/out/$j.env")"
+spm_check "no summary with --spm-off" test ! -e "$SPM_STATE/jobs/$j.json"
+spm_check_match "prolog logged the opt-out" "job $j opted out \(--spm-off\)" "$(cat "$SLOG")"
+
+# ---- 7. bad options are refused at submit time ------------------------------------------
+# spm_check_refused WHAT CMD...: CMD must fail (srun and sbatch exit 255 here, 1 elsewhere).
+spm_check_refused() {
+        local what=$1
+        shift
+        SPM_TESTS=$((SPM_TESTS + 1))
+        if "$@" >"$SPM_TMP/out" 2>"$SPM_TMP/err"; then
+                spm_fail "$what: accepted (cmd: $*)"
+        fi
+        SPM_ERR=$(cat "$SPM_TMP/err")
+}
+njobs=$(squeue -h --states=all -o %i | wc -l)
+spm_check_refused "srun --spm-policy with a bad name" srun --spm-policy='a b' true
+spm_check_match "says what a policy name is" "spm-policy=a b: a policy name is 1 to 31" "$SPM_ERR"
+spm_check_refused "srun --spm-policy unknown" srun --spm-policy=fastest true
+spm_check_match "lists the policies" "^srun: error: spmtier: --spm-policy=fastest: unknown policy \(available: spmtier,none\)\$" "$SPM_ERR"
+spm_check_refused "sbatch --spm-vram-quota=lots" sbatch --spm-vram-quota=lots --wrap true
+spm_check_match "says what a size is" "^sbatch: error: spmtier: --spm-vram-quota=lots: not a size above 0" "$SPM_ERR"
+spm_check_refused "sbatch --spm-vram-quota=0" sbatch --spm-vram-quota=0 --wrap true
+spm_check_refused "srun --spm-off with --spm-policy" srun --spm-off --spm-policy=none true
+spm_check_match "says they conflict" "cannot be combined" "$SPM_ERR"
+spm_check "no job was submitted" test "$(squeue -h --states=all -o %i | wc -l)" = "$njobs"
+
+# ---- 8. spmtierd down: the job runs untiered; STRICT=yes drains the node --------------------
+spm_stop_daemon
+spm_check_rc "srun with the daemon down" 0 srun --gres=gpu:1 bash -c "$JOB $WL --json"
+j=$(last_job)
+spm_check_match "the workload ran untiered" '"total_usec"' "$SPM_OUT"
+spm_check "no agent without a lease" test "$(cat "$R/out/$j.agent")" = 0
+spm_check_match "prolog logged why" "job $j: spmtierd is not running.*; job $j runs untiered" "$(cat "$SLOG")"
+spm_check "the node stays up" test "$(node_state)" = idle
+
+echo STRICT=yes >>"$SCONF"
+spm_check_rc "srun in strict mode with the daemon down fails" 1 srun --gres=gpu:1 true
+spm_check_match "Slurm says the prolog failed" "[Pp]rolog" "$SPM_ERR"
+spm_check "strict drains the node" wait_node drained 10
+spm_check_match "the drain reason is the prolog" "Prolog" "$(sinfo -h -R -o %E)"
+spm_check_match "prolog logged the strict failure" "spmtierd is not running.*STRICT=yes: failing" "$(cat "$SLOG")"
+
+# Back to normal: daemon up, strict still on, node resumed; a job runs tiered again.
+spm_start_daemon
+scontrol update nodename="$HOST" state=resume
+spm_check "the node resumes" wait_node idle
+spm_check_rc "srun in strict mode with the daemon up" 0 srun --gres=gpu:1 bash -c "$JOB"
+j=$(last_job)
+spm_check "tiered again" test "$(cat "$R/out/$j.agent")" -ge 1
+spm_check "summary after the restart" test -s "$SPM_STATE/jobs/$j.json"
+
+spm_done
