@@ -22,25 +22,17 @@
 #define TRACE_MAX_LINE 4096     /* a row is < 120 bytes; longer lines are garbage */
 #define TRACE_MAX_FIELDS 8
 
-static const char *const hint_kind_names[_SPM_HINT_KIND_MAX] = {
-        [SPM_HINT_HOT] = "hot",
-        [SPM_HINT_COLD] = "cold",
-        [SPM_HINT_PIN_GPU] = "pin-gpu",
-        [SPM_HINT_PIN_RAM] = "pin-ram",
-        [SPM_HINT_STREAMING] = "streaming",
-        [SPM_HINT_NONE] = "none",
-};
-
 const char *spm_trace_hint_kind_name(enum spm_hint_kind k) {
-        if ((int) k < 0 || k >= _SPM_HINT_KIND_MAX)
-                return NULL;
-        return hint_kind_names[k];
+        return spm_hint_kind_to_string(k);
 }
 
 enum spm_hint_kind spm_trace_hint_kind_parse(const char *s, size_t n) {
-        for (int k = 0; k < _SPM_HINT_KIND_MAX; k++)
-                if (strlen(hint_kind_names[k]) == n && memcmp(hint_kind_names[k], s, n) == 0)
+        for (int k = 0; k < _SPM_HINT_KIND_MAX; k++) {
+                const char *name = spm_hint_kind_to_string((enum spm_hint_kind) k);
+
+                if (strlen(name) == n && memcmp(name, s, n) == 0)
                         return (enum spm_hint_kind) k;
+        }
         return _SPM_HINT_KIND_INVALID;
 }
 
