@@ -113,6 +113,9 @@ static int check_config(void) {
         return EXIT_SUCCESS;
 }
 
+/* As spmctl: 2 is a usage error, 1 a failure at run time. */
+#define EXIT_USAGE 2
+
 int main(int argc, char **argv) {
         _cleanup_(manager_freep) struct manager *m = NULL;
         _cleanup_free_ char *env_state = NULL;
@@ -121,7 +124,7 @@ int main(int argc, char **argv) {
 
         r = parse_argv(argc, argv);
         if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
         if (arg_check_config)
                 return check_config();
 

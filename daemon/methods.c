@@ -642,13 +642,18 @@ struct range_args {
         const char *location;
 };
 
+/* The largest user address any Linux we run on hands out: 57 bits (x86-64 with 5-level
+ * paging; arm64 stops at 52). A span past it names memory no process can have. */
+#define USER_ADDR_LIMIT (UINT64_C(1) << 57)
+
 static int check_span(struct varlink_call *call, uint64_t start, uint64_t length) {
         uint64_t end;
 
-        if (length == 0 || start % 4096 || length % 4096 || !ADD_SAFE(&end, start, length))
+        if (length == 0 || start % 4096 || length % 4096 || !ADD_SAFE(&end, start, length) ||
+            end > USER_ADDR_LIMIT)
                 return error_invalid_value(call, "length",
                                            "start and length must be 4 KiB aligned, length > 0, "
-                                           "and the span must not wrap"), -EINVAL;
+                                           "and the span must lie below 2^57"), -EINVAL;
         return 0;
 }
 

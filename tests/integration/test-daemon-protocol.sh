@@ -105,6 +105,9 @@ bad_call "hint length zero" io.spmtier.daemon.Hint "{\"pid\":$P1,\"start\":41943
 bad_call "hint wraps the address space" io.spmtier.daemon.Hint \
         "{\"pid\":$P1,\"start\":18446744073709547520,\"length\":8192,\"kind\":\"cold\"}" \
         'InvalidValue|InvalidParameter'
+bad_call "hint past the user address space" io.spmtier.daemon.Hint \
+        "{\"pid\":$P1,\"start\":9223372036854775808,\"length\":2097152,\"kind\":\"cold\"}" \
+        'InvalidValue|InvalidParameter'
 bad_call "huge integer" io.spmtier.daemon.UnregisterJob '{"id":123456789012345678901234567890}' \
         '"parameter": "id"|NoSuchJob'
 bad_call "settings wrong type" io.spmtier.daemon.SetPolicy '{"settings":{"hysteresis":"high"}}' \

@@ -16,6 +16,8 @@ hysteresis() {
 }
 write_conf "Hysteresis=1.5"
 
+spm_check_rc "an unknown option is a usage error" 2 "$SPMTIERD" --no-such-option
+spm_check_rc "a positional argument is a usage error" 2 "$SPMTIERD" extra
 spm_check_rc "--check-config of a good file" 0 "$SPMTIERD" --check-config --config "$SPM_CONF"
 spm_check_match "--check-config prints the normalised config" "^Hysteresis=1\.5" "$SPM_OUT"
 spm_check_match "--check-config prints defaults too" "^\[Limits\]" "$SPM_OUT"
