@@ -478,9 +478,32 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
         return EXIT_OK;
 }
 
+/* Jobs that ended (the daemon keeps the last 256 of the past 24 h), newest last. */
+static void print_finished_jobs(struct json_object *finished, int64_t now) {
+        struct table t = { .n_columns = 9 };
+        char b1[32], b2[32], gl[128];
+
+        table_header(&t, "JOB", "UID", "GPUS", "ENDED", "AGO", "RAN", "MIGRATIONS", "TO-GPU",
+                     "TO-RAM", NULL);
+        for (size_t i = 0; i < json_object_array_length(finished); i++) {
+                struct json_object *j = json_object_array_get_idx(finished, i), *c = j_get(j, "counters");
+                table_add(&t, "%" PRIi64, j_int(j, "id"));
+                table_add(&t, "%" PRIi64, j_int(j, "uid"));
+                table_add(&t, "%s", join_ints(gl, sizeof(gl), j_get(j, "gpus")));
+                table_add(&t, "%s", j_str(j, "ended"));
+                table_add(&t, "%s", format_duration(b1, MAX(now - j_int(j, "ended_realtime_usec"), 0)));
+                table_add(&t, "%s", format_duration(b2, j_int(j, "duration_usec")));
+                table_add(&t, "%" PRIi64, j_int(c, "migrations"));
+                table_add(&t, "%s", format_bytes(b1, j_int(c, "bytes_to_gpu")));
+                table_add(&t, "%s", format_bytes(b2, j_int(c, "bytes_to_ram")));
+        }
+        table_print(&t);
+        table_done(&t);
+}
+
 static int verb_jobs(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL;
-        struct json_object *jobs;
+        struct json_object *jobs, *finished;
         struct table t = { .n_columns = 11 };
         char b1[32], b2[32], gl[128], pl[256];
         int64_t now = now_realtime_usec();
@@ -488,27 +511,34 @@ static int verb_jobs(struct context *ctx, int argc, char **argv) {
         int r;
 
         r = call_list(ctx, "ListJobs", "jobs", "No jobs.", &reply, &jobs);
-        if (r != EXIT_OK || !jobs)
+        if (r != EXIT_OK || !reply || ctx->json)
                 return r;
-        n = json_object_array_length(jobs);
-        table_header(&t, "JOB", "UID", "GPUS", "QUOTA", "POLICY", "FROZEN", "PIDS", "EXPIRES",
-                     "MIGRATIONS", "TO-GPU", "TO-RAM", NULL);
-        for (size_t i = 0; i < n; i++) {
-                struct json_object *j = json_object_array_get_idx(jobs, i), *c = j_get(j, "counters");
-                table_add(&t, "%" PRIi64, j_int(j, "id"));
-                table_add(&t, "%" PRIi64, j_int(j, "uid"));
-                table_add(&t, "%s", join_ints(gl, sizeof(gl), j_get(j, "gpus")));
-                table_add(&t, "%s", j_is_null(j, "vram_quota") ? "-" : format_bytes(b1, j_int(j, "vram_quota")));
-                table_add(&t, "%s", j_str(j, "policy"));
-                table_add(&t, "%s", j_bool(j, "frozen") ? "yes" : "no");
-                table_add(&t, "%s", join_ints(pl, sizeof(pl), j_get(j, "pids")));
-                table_add(&t, "in %s", format_duration(b1, MAX(j_int(j, "expires_realtime_usec") - now, 0)));
-                table_add(&t, "%" PRIi64, j_int(c, "migrations"));
-                table_add(&t, "%s", format_bytes(b1, j_int(c, "bytes_to_gpu")));
-                table_add(&t, "%s", format_bytes(b2, j_int(c, "bytes_to_ram")));
+        finished = j_get(reply, "finished");
+        if (jobs) {
+                n = json_object_array_length(jobs);
+                table_header(&t, "JOB", "UID", "GPUS", "QUOTA", "POLICY", "FROZEN", "PIDS", "EXPIRES",
+                             "MIGRATIONS", "TO-GPU", "TO-RAM", NULL);
+                for (size_t i = 0; i < n; i++) {
+                        struct json_object *j = json_object_array_get_idx(jobs, i), *c = j_get(j, "counters");
+                        table_add(&t, "%" PRIi64, j_int(j, "id"));
+                        table_add(&t, "%" PRIi64, j_int(j, "uid"));
+                        table_add(&t, "%s", join_ints(gl, sizeof(gl), j_get(j, "gpus")));
+                        table_add(&t, "%s", j_is_null(j, "vram_quota") ? "-" : format_bytes(b1, j_int(j, "vram_quota")));
+                        table_add(&t, "%s", j_str(j, "policy"));
+                        table_add(&t, "%s", j_bool(j, "frozen") ? "yes" : "no");
+                        table_add(&t, "%s", join_ints(pl, sizeof(pl), j_get(j, "pids")));
+                        table_add(&t, "in %s", format_duration(b1, MAX(j_int(j, "expires_realtime_usec") - now, 0)));
+                        table_add(&t, "%" PRIi64, j_int(c, "migrations"));
+                        table_add(&t, "%s", format_bytes(b1, j_int(c, "bytes_to_gpu")));
+                        table_add(&t, "%s", format_bytes(b2, j_int(c, "bytes_to_ram")));
+                }
+                table_print(&t);
+                table_done(&t);
         }
-        table_print(&t);
-        table_done(&t);
+        if (finished && json_object_array_length(finished) > 0) {
+                printf("\nFinished:\n");
+                print_finished_jobs(finished, now);
+        }
         return EXIT_OK;
 }
 

@@ -201,6 +201,9 @@ spm_check_rc "job-end --json error" 1 spm_ctl job-end 100 --json
 spm_check_match "json error on stdout" '"error": ?"io.spmtier.daemon.NoSuchJob"' "$SPM_OUT"
 spm_check_rc "no jobs left" 0 spm_ctl jobs
 spm_check_match "jobs empty" "^No jobs\.$" "$SPM_OUT"
+spm_check_match "jobs lists the finished ones" "^Finished:$" "$SPM_OUT"
+spm_check_match "job 100 ended by unregistering" "^100 +0 +0,1 +unregistered " "$SPM_OUT"
+spm_check_match "job 150 ended by expiry" "^150 +0 +0 +expired " "$SPM_OUT"
 spm_check_rc "hints dropped with the job" 0 spm_ctl hints --json
 spm_check_match "no hints" '^0$' "$(spm_json 'len(j["hints"])' <<<"$SPM_OUT")"
 
