@@ -55,7 +55,7 @@ struct kfd_sysfs {
         struct tracked *t;
         size_t n_t;
         unsigned logged; /* 1 << enum trouble, once each */
-        uint64_t samples, resets, vanished, garbage, faults, pages_in, pages_out;
+        uint64_t resets, vanished, garbage, faults, pages_in, pages_out;
 };
 
 static void trouble(struct kfd_sysfs *k, enum trouble what, int error, const char *fmt, ...)
@@ -94,7 +94,8 @@ static int render_minor(const char *sys_root, uint32_t gpu_id) {
                 p = strstr(props, "drm_render_minor ");
                 if (!p)
                         return -ENOENT;
-                return (int) strtoul(p + strlen("drm_render_minor "), NULL, 10);
+                unsigned long minor = strtoul(p + strlen("drm_render_minor "), NULL, 10);
+                return minor < 1U << 20 ? (int) minor : -EBADMSG;
         }
         return -ENOENT;
 }
@@ -271,7 +272,6 @@ static int collect_pid(struct kfd_sysfs *k, struct tracked *t, const struct spm_
                         .vram_bytes = v->vram,
                 };
                 *was = *v;
-                k->samples++;
                 k->faults += smp.faults;
                 k->pages_in += smp.pages_in;
                 k->pages_out += smp.pages_out;
