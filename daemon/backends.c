@@ -10,6 +10,7 @@ static const struct spm_collector_ops *const collectors[] = {
         &spm_collector_replay,
         &spm_collector_damon,
         &spm_collector_kfd_smi,
+        &spm_collector_kfd_sysfs,
 };
 
 static const struct spm_mover_ops *const movers[] = {

@@ -16,6 +16,20 @@
 
 #include "spmtier/policy.h"
 
+/* kfd-sysfs: what /sys/class/kfd/kfd/proc/<pid>/ says of one process on one GPU over one
+ * epoch. Counts are deltas since the previous epoch; after a reset (the pid now names another
+ * KFD process, or a counter went backwards) they count from the new process's zero. */
+struct spm_kfd_sample {
+        uint32_t pid;
+        unsigned gpu;          /* engine GPU index */
+        bool svm;              /* counters_<gpuid>/ exists (an SVM-capable GPU) */
+        bool reset;
+        uint64_t faults;       /* retry faults (pdd->faults) */
+        uint64_t pages_in;     /* pages migrated to this GPU's VRAM */
+        uint64_t pages_out;    /* pages migrated out of it */
+        uint64_t vram_bytes;   /* vram_<gpuid> now (a level, not a delta) */
+};
+
 /* Where a collector's observations go. Every callback returns 0 or a negative errno; a
  * collector stops feeding on -ENOMEM and skips the item on any other error (STYLE R8). */
 struct spm_collector_sink {
@@ -33,6 +47,12 @@ struct spm_collector_sink {
                          bool migrated);
         /* kfd-smi: the driver moved a span (fault, TTM eviction) to engine location loc. */
         int (*locate)(void *userdata, uint32_t pid, uint64_t addr, uint64_t len, unsigned loc);
+        /* kfd-sysfs (optional, NULL: not wanted): one epoch of a process's KFD counters on
+         * one GPU. */
+        int (*kfd_counters)(void *userdata, const struct spm_kfd_sample *s);
+        /* kfd-sysfs (optional): the driver's VRAM use of engine GPU gpu, in bytes
+         * (mem_info_vram_used and _total: every BO, ours and everyone else's). */
+        int (*vram)(void *userdata, unsigned gpu, uint64_t used, uint64_t total);
 };
 
 struct spm_collector_args {
@@ -69,6 +89,7 @@ struct spm_collector_ops {
 extern const struct spm_collector_ops spm_collector_replay;
 extern const struct spm_collector_ops spm_collector_damon;
 extern const struct spm_collector_ops spm_collector_kfd_smi;
+extern const struct spm_collector_ops spm_collector_kfd_sysfs;
 
 /* The ops of a named collector, or NULL. */
 const struct spm_collector_ops *spm_collector_find(const char *name);

@@ -268,11 +268,14 @@ static int manager_setup_engine(struct manager *m) {
                                        m->machine.name);
         /* On KFD the engine shares VRAM with the driver's own fault migrations and every
          * other BO: a plan that fills it to the byte makes prefetches fail silently. */
-        if (strcmp(m->settings.mover, "kfd-svm") == 0)
-                for (unsigned g = 0; g < m->machine.n_gpus; g++)
+        for (unsigned g = 0; g < m->machine.n_gpus; g++) {
+                m->gpu_fill[g] = m->machine.capacity[SPM_LOC_GPU(g)];
+                if (strcmp(m->settings.mover, "kfd-svm") == 0) {
+                        m->gpu_fill[g] = m->gpu_fill[g] / 16 * 15;
                         (void) spm_engine_set_capacity(m->engine, SPM_LOC_GPU(g),
-                                                       m->machine.capacity[SPM_LOC_GPU(g)] /
-                                                               16 * 15);
+                                                       m->gpu_fill[g]);
+                }
+        }
         return 0;
 }
 
@@ -588,6 +591,46 @@ static int sink_locate(void *userdata, uint32_t pid, uint64_t addr, uint64_t len
         struct manager *m = userdata;
 
         return m->engine ? spm_engine_set_location(m->engine, pid, addr, len, loc) : 0;
+}
+
+static int sink_kfd_counters(void *userdata, const struct spm_kfd_sample *smp) {
+        struct manager *m = userdata;
+        struct kfd_gpu_view *v;
+
+        if (smp->gpu >= SPM_MAX_GPUS)
+                return -EINVAL;
+        v = &m->kfd[smp->gpu];
+        v->faults += smp->faults;
+        v->pages_in += smp->pages_in;
+        v->pages_out += smp->pages_out;
+        return 0;
+}
+
+/* The driver's VRAM use of a GPU: the engine may fill what the other allocations (whatever
+ * is in VRAM beyond the regions it placed) leave, less a sixteenth for the driver's own
+ * fault migrations, and never more than it was configured with. */
+static int sink_vram(void *userdata, unsigned gpu, uint64_t used, uint64_t total) {
+        struct manager *m = userdata;
+        struct spm_engine_stats st;
+        struct kfd_gpu_view *v;
+        uint64_t others, room, fill;
+
+        if (gpu >= SPM_MAX_GPUS)
+                return -EINVAL;
+        v = &m->kfd[gpu];
+        v->seen = true;
+        v->driver_used = used;
+        v->driver_total = total;
+        if (!m->engine || gpu >= m->machine.n_gpus || total == 0)
+                return 0;
+        spm_engine_get_stats(m->engine, &st);
+        others = used > st.used[SPM_LOC_GPU(gpu)] ? used - st.used[SPM_LOC_GPU(gpu)] : 0;
+        room = total > others + total / 16 ? total - others - total / 16 : 0;
+        fill = MIN(room, m->gpu_fill[gpu]);
+        if (spm_engine_set_capacity(m->engine, SPM_LOC_GPU(gpu), fill) < 0)
+                return -EINVAL;
+        v->fill_limit = fill;
+        return 0;
 }
 
 static int sink_hint(void *userdata, const struct spm_hint *h) {
@@ -1075,7 +1118,8 @@ static void manager_track(struct manager *m) {
 static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
         struct spm_collector_sink sink = { m, sink_process, sink_range, sink_observe, sink_hint,
-                                           sink_gpu_fault, sink_locate };
+                                           sink_gpu_fault, sink_locate, sink_kfd_counters,
+                                           sink_vram };
         char msg[256];
         int r;
 

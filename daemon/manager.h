@@ -40,6 +40,15 @@ struct node_counters {
         uint64_t bytes_out[SPM_MAX_GPUS];
 };
 
+/* What the kfd-sysfs collector saw of one GPU (all zero without it). */
+struct kfd_gpu_view {
+        bool seen;               /* mem_info_vram_* read at least once */
+        uint64_t driver_used;    /* mem_info_vram_used: every BO on the GPU */
+        uint64_t driver_total;   /* mem_info_vram_total */
+        uint64_t fill_limit;     /* what the engine was last told it may fill */
+        uint64_t faults, pages_in, pages_out; /* sums of the tracked processes' deltas */
+};
+
 struct collector_instance {
         const struct spm_collector_ops *ops;
         void *state;
@@ -102,6 +111,8 @@ struct manager {
         uint64_t epoch;
         uint64_t start_usec;           /* CLOCK_MONOTONIC */
         struct node_counters counters;
+        struct kfd_gpu_view kfd[SPM_MAX_GPUS];
+        uint64_t gpu_fill[SPM_MAX_GPUS]; /* engine capacity per GPU before kfd-sysfs */
         char status[256];
         char last_status[256];         /* last STATUS= sent */
         bool loaded;                   /* state restored; saves allowed */

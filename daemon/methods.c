@@ -262,6 +262,14 @@ static struct json_object *build_status(struct manager *m) {
                 put_u64(x, "used", st.used[SPM_LOC_GPU(g)]);
                 put_u64(x, "bytes_in", m->counters.bytes_in[g]);
                 put_u64(x, "bytes_out", m->counters.bytes_out[g]);
+                if (m->kfd[g].seen) {
+                        put_u64(x, "driver_vram_used", m->kfd[g].driver_used);
+                        put_u64(x, "driver_vram_total", m->kfd[g].driver_total);
+                        put_u64(x, "fill_limit", m->kfd[g].fill_limit);
+                        put_u64(x, "kfd_faults", m->kfd[g].faults);
+                        put_u64(x, "kfd_pages_in", m->kfd[g].pages_in);
+                        put_u64(x, "kfd_pages_out", m->kfd[g].pages_out);
+                }
                 json_object_array_add(a, x);
         }
         json_object_object_add(o, "gpus", a);

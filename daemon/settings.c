@@ -12,7 +12,7 @@
 #define OFF(f) offsetof(struct spmtierd_settings, f)
 
 const char *const spmtierd_policy_names[] = { "spmtier", "none", NULL };
-const char *const spmtierd_collector_names[] = { "replay", "damon", "kfd-smi", NULL };
+const char *const spmtierd_collector_names[] = { "replay", "damon", "kfd-smi", "kfd-sysfs", NULL };
 const char *const spmtierd_mover_names[] = { "sim", "numa", "kfd-svm", NULL };
 
 static bool name_in(const char *const *names, const char *v) {
@@ -163,7 +163,8 @@ const struct config_item spmtierd_config_table[] = {
         ITEM("Collect", "Collectors", &type_collectors, collectors, "names", "", 0, 0,
              "observation sources, in order (a list; empty resets): replay, damon (CPU "
              "accesses of the jobs' processes from DAMON; a NUMA profile), kfd-smi (GPU "
-             "faults and driver migrations from KFD SMI events)"),
+             "faults and driver migrations from KFD SMI events), kfd-sysfs (per-process KFD "
+             "fault and migration counters and each GPU's VRAM use from sysfs)"),
 
         ITEM("Replay", "Trace", &config_type_path, replay_trace, "path", "", 0, 0,
              "trace the replay collector feeds, one trace epoch per policy epoch"),

@@ -81,8 +81,9 @@ TEST(follows_declares_observes) {
         struct spm_machine m;
         struct spm_collector_args args = { .sys_root = root, .proc_root = "/proc", .machine = &m };
         struct rec r = {};
-        struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint,
-                                           /* gpu_fault= */ NULL, rec_locate };
+        struct spm_collector_sink sink = { .userdata = &r, .process = rec_process,
+                                           .range = rec_range, .observe = rec_observe,
+                                           .hint = rec_hint, .locate = rec_locate };
         uint32_t self = (uint32_t) getpid();
         char pidstr[32];
         void *s = NULL;

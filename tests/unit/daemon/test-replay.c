@@ -68,7 +68,8 @@ static const char *trace =
 TEST(feeds_epoch_by_epoch) {
         struct spm_collector_args args = { .trace_path = path, .n_gpus = 2 };
         struct record r = {};
-        struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint, NULL, NULL };
+        struct spm_collector_sink sink = { .userdata = &r, .process = rec_process, .range = rec_range,
+                                           .observe = rec_observe, .hint = rec_hint };
         char msg[256] = "", desc[256];
         void *state;
 
@@ -106,7 +107,8 @@ TEST(feeds_epoch_by_epoch) {
 TEST(loops_and_filters_accessors) {
         struct spm_collector_args args = { .trace_path = path, .n_gpus = 1, .loop = true };
         struct record r = {};
-        struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint, NULL, NULL };
+        struct spm_collector_sink sink = { .userdata = &r, .process = rec_process, .range = rec_range,
+                                           .observe = rec_observe, .hint = rec_hint };
         char msg[256] = "";
         void *state;
         int total = 0;
@@ -131,7 +133,8 @@ TEST(loops_and_filters_accessors) {
 TEST(sink_errors) {
         struct spm_collector_args args = { .trace_path = path, .n_gpus = 2 };
         struct record r = { .fail_observe = -ENOENT };
-        struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint, NULL, NULL };
+        struct spm_collector_sink sink = { .userdata = &r, .process = rec_process, .range = rec_range,
+                                           .observe = rec_observe, .hint = rec_hint };
         char msg[256] = "";
         void *state;
 
@@ -147,7 +150,8 @@ TEST(sink_errors) {
 TEST(bad_traces) {
         struct spm_collector_args args = { .trace_path = "/nonexistent/x.trace", .n_gpus = 2 };
         struct record r = {};
-        struct spm_collector_sink sink = { &r, rec_process, rec_range, rec_observe, rec_hint, NULL, NULL };
+        struct spm_collector_sink sink = { .userdata = &r, .process = rec_process, .range = rec_range,
+                                           .observe = rec_observe, .hint = rec_hint };
         char msg[256] = "";
         void *state;
 
