@@ -65,12 +65,14 @@ eventually() { # SECONDS CMD...: polls CMD (the machine is shared and slow)
 }
 at_least() { (($(gpu0 "$1") >= $2)); }
 at_most() { (($(gpu0 "$1") >= 0 && $(gpu0 "$1") <= $2)); }
+# (a function, not grep <(...): a process substitution is read once, and eventually polls)
+status_says() { spm_ctl status | grep -q "$1"; }
 
 spm_check_match "the actor runs" "^base 0x" "$(ask base)"
 spm_check "the driver's VRAM size is reported" eventually 5 at_least driver_vram_total $((64 * MiB))
 spm_check "and exactly" at_most driver_vram_total $((64 * MiB))
 spm_check "the process is on KFD" eventually 5 \
-        grep -q "kfd-sysfs: 1 of 1 processes on KFD" <(spm_ctl status)
+        status_says "kfd-sysfs: 1 of 1 processes on KFD"
 spm_check_match "GPU touch" "^ok" "$(ask gpu 0 4)"
 spm_check "its faulted pages count as pages in" eventually 5 at_least kfd_pages_in 1024
 spm_check "and its faults" at_least kfd_faults 1
