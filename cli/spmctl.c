@@ -420,7 +420,7 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
         _cleanup_json_ struct json_object *reply = NULL;
         struct json_object *st, *c, *gpus;
         char b1[32], b2[32], b3[32];
-        struct table t = { .n_columns = 6 };
+        struct table t = { .n_columns = 8 };
         int r;
 
         r = call(ctx, "GetStatus", &reply);
@@ -462,13 +462,18 @@ static int verb_status(struct context *ctx, int argc, char **argv) {
 
         if (gpus && json_object_array_length(gpus) > 0) {
                 printf("\n");
-                table_header(&t, "GPU", "LOCATION", "CAPACITY", "USED", "IN", "OUT", NULL);
+                /* DRIVER-USED and FILL-LIMIT come from the kfd-sysfs collector ("-" without it). */
+                table_header(&t, "GPU", "LOCATION", "CAPACITY", "USED", "DRIVER-USED", "FILL-LIMIT",
+                             "IN", "OUT", NULL);
                 for (size_t i = 0; i < json_object_array_length(gpus); i++) {
                         struct json_object *g = json_object_array_get_idx(gpus, i);
+                        bool kfd = j_get(g, "driver_vram_used") != NULL;
                         table_add(&t, "%" PRIi64, j_int(g, "index"));
                         table_add(&t, "%s", j_str(g, "location"));
                         table_add(&t, "%s", format_bytes(b1, j_int(g, "capacity")));
                         table_add(&t, "%s", format_bytes(b1, j_int(g, "used")));
+                        table_add(&t, "%s", kfd ? format_bytes(b1, j_int(g, "driver_vram_used")) : "-");
+                        table_add(&t, "%s", kfd ? format_bytes(b1, j_int(g, "fill_limit")) : "-");
                         table_add(&t, "%s", format_bytes(b1, j_int(g, "bytes_in")));
                         table_add(&t, "%s", format_bytes(b1, j_int(g, "bytes_out")));
                 }

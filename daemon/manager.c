@@ -1209,6 +1209,10 @@ static int manager_write_metrics(struct manager *m) {
                         .index = g, .capacity = m->machine.capacity[SPM_LOC_GPU(g)],
                         .used = st.used[SPM_LOC_GPU(g)], .bytes_in = m->counters.bytes_in[g],
                         .bytes_out = m->counters.bytes_out[g],
+                        .kfd_seen = m->kfd[g].seen, .driver_used = m->kfd[g].driver_used,
+                        .driver_total = m->kfd[g].driver_total,
+                        .fill_limit = m->kfd[g].fill_limit, .faults = m->kfd[g].faults,
+                        .pages_in = m->kfd[g].pages_in, .pages_out = m->kfd[g].pages_out,
                 };
         r = metrics_write(m->settings.metrics_path, &snap);
         if (r < 0)

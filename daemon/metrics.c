@@ -59,6 +59,30 @@ int metrics_format(const struct metrics_snapshot *s, char **ret) {
                 bytes_out);
 #undef PER_GPU
 
+        /* The driver's view, for GPUs the kfd-sysfs collector has read. */
+#define PER_KFD_GPU(name, type, help, field)                                             \
+        do {                                                                             \
+                family(f, name, type, help);                                             \
+                for (unsigned g = 0; g < s->n_gpus; g++)                                 \
+                        if (s->gpus[g].kfd_seen)                                         \
+                                fprintf(f, "spmtierd_" name "{gpu=\"%u\"} %" PRIu64 "\n", \
+                                        s->gpus[g].index, s->gpus[g].field);             \
+        } while (0)
+        PER_KFD_GPU("gpu_driver_vram_used_bytes", "gauge",
+                    "VRAM in use as the driver counts it (every BO, tracked or not).", driver_used);
+        PER_KFD_GPU("gpu_driver_vram_total_bytes", "gauge", "VRAM size as the driver reports it.",
+                    driver_total);
+        PER_KFD_GPU("gpu_fill_limit_bytes", "gauge",
+                    "What the engine may fill of the GPU's VRAM after the driver's other use.",
+                    fill_limit);
+        PER_KFD_GPU("gpu_kfd_faults_total", "counter",
+                    "GPU page faults of the tracked processes (KFD sysfs counters).", faults);
+        PER_KFD_GPU("gpu_kfd_pages_in_total", "counter",
+                    "Pages the driver moved into VRAM for the tracked processes.", pages_in);
+        PER_KFD_GPU("gpu_kfd_pages_out_total", "counter",
+                    "Pages the driver moved out of VRAM for the tracked processes.", pages_out);
+#undef PER_KFD_GPU
+
 #define PER_JOB(name, type, help, fmt, expr)                                                \
         do {                                                                                \
                 family(f, name, type, help);                                                \

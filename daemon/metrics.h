@@ -18,6 +18,9 @@ struct metrics_gpu {
         uint64_t used;
         uint64_t bytes_in;
         uint64_t bytes_out;
+        /* What the kfd-sysfs collector read (only when kfd_seen). */
+        bool kfd_seen;
+        uint64_t driver_used, driver_total, fill_limit, faults, pages_in, pages_out;
 };
 
 struct metrics_snapshot {

@@ -33,6 +33,9 @@ EpochSec=50ms
 Collectors=kfd-sysfs
 [Move]
 Mover=kfd-svm
+[Metrics]
+Path=$SPM_TMP/spmtierd.prom
+IntervalSec=100ms
 CONF
 spm_start_daemon
 
@@ -80,6 +83,12 @@ spm_check "the driver's VRAM use includes them" eventually 5 at_least driver_vra
 full=$(gpu0 fill_limit)
 spm_log "fill limit with 4 MiB faulted in: $full"
 spm_check "the engine may fill at most 15/16 of VRAM" test "$full" -le $((60 * MiB))
+spm_check_rc "spmctl status" 0 spm_ctl status
+spm_check_match "the GPU table has the driver's columns" "^GPU +LOCATION +CAPACITY +USED +DRIVER-USED +FILL-LIMIT" "$SPM_OUT"
+spm_check_match "and the driver's figures" "^0 +gpu0 +64M +[0-9.]+[KMG]?B? +[0-9.]+M +[0-9.]+M " "$SPM_OUT"
+metric() { grep -q "^spmtierd_$1{gpu=\"0\"} [1-9]" "$SPM_TMP/spmtierd.prom" 2>/dev/null; }
+spm_check "the metrics file has the driver's VRAM use" eventually 5 metric gpu_driver_vram_used_bytes
+spm_check "and the KFD pages in" eventually 5 metric gpu_kfd_pages_in_total
 bo=$(ask vram 32 | cut -d' ' -f2)
 spm_check "a 32 MiB VRAM BO" test "$bo" -gt 0
 spm_check "the BO shrinks what the engine may fill" eventually 5 at_most fill_limit $((28 * MiB))

@@ -24,8 +24,17 @@ static struct metrics_snapshot snapshot(void) {
                 .benefit_usec = 2500000, .has_gpu = true, .n_gpus = 2,
                 .jobs = jobs, .n_jobs = 2,
         };
-        s.gpus[0] = (struct metrics_gpu) { 0, 64ULL << 30, 1 << 20, 4096, 0 };
-        s.gpus[1] = (struct metrics_gpu) { 1, 64ULL << 30, 0, 0, 512 };
+        s.gpus[0] = (struct metrics_gpu) { .index = 0, .capacity = 64ULL << 30, .used = 1 << 20,
+                                           .bytes_in = 4096 };
+        s.gpus[1] = (struct metrics_gpu) { .index = 1, .capacity = 64ULL << 30, .bytes_out = 512 };
+        /* kfd-sysfs has read GPU 1 only: its driver figures appear, GPU 0's do not. */
+        s.gpus[1].kfd_seen = true;
+        s.gpus[1].driver_used = 3 << 20;
+        s.gpus[1].driver_total = 64ULL << 30;
+        s.gpus[1].fill_limit = 60ULL << 30;
+        s.gpus[1].faults = 9;
+        s.gpus[1].pages_in = 1024;
+        s.gpus[1].pages_out = 256;
         return s;
 }
 
@@ -52,6 +61,11 @@ TEST(format_has_every_family_once_with_type_and_values) {
                 "spmtierd_job_frozen{job=\"7\",uid=\"1000\"} 1\n",
                 "spmtierd_job_benefit_seconds_total{job=\"7\",uid=\"1000\"} 2.500000\n",
                 "# TYPE spmtierd_job_hints gauge\n",
+                "spmtierd_gpu_driver_vram_used_bytes{gpu=\"1\"} 3145728\n",
+                "spmtierd_gpu_fill_limit_bytes{gpu=\"1\"} 64424509440\n",
+                "spmtierd_gpu_kfd_faults_total{gpu=\"1\"} 9\n",
+                "spmtierd_gpu_kfd_pages_out_total{gpu=\"1\"} 256\n",
+                "# TYPE spmtierd_gpu_kfd_pages_in_total counter\n",
                 "# TYPE spmtierd_migrations_total counter\n",
         };
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -75,8 +89,9 @@ TEST(format_has_every_family_once_with_type_and_values) {
                 }
         }
         ASSERT_EQ(help, type);
-        ASSERT_EQ(type, 22);
-        ASSERT_EQ(samples, 10 + 4 * 2 + 8 * 2);
+        ASSERT_EQ(type, 28);
+        ASSERT_EQ(samples, 10 + 4 * 2 + 6 * 1 + 8 * 2);
+        ASSERT_NULL(strstr(text, "spmtierd_gpu_driver_vram_used_bytes{gpu=\"0\"}"));
         free(text);
 }
 
