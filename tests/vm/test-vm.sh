@@ -32,11 +32,17 @@ busybox=/bin/busybox
         skip "$busybox is not a static busybox (make deps installs busybox-static)"
 command -v cpio >/dev/null || skip "cpio not found (make deps installs it)"
 
+# make deps (tools/fetch-vm-kernel) fills /var/cache/spmtier-vm; the kernels there are used
+# as they are (no apt, no network). When it lacks them and is not writable (not root), they
+# are fetched into the build tree.
 cache=${SPMTIER_VM_CACHE:-}
 if [ -z "$cache" ]; then
         cache=/var/cache/spmtier-vm
-        mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=${SPMTIER_BUILD_ROOT:-$PWD}/vm-cache
+        if ! ls "$cache"/*/boot/vmlinuz-* >/dev/null 2>&1; then
+                mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=${SPMTIER_BUILD_ROOT:-$PWD}/vm-cache
+        fi
 fi
+export SPMTIER_VM_PREFER_CACHE=1
 t0=$(date +%s.%N)
 rc=0
 kernel=$("$here/fetch-kernel.sh" "$cache") || rc=$?
