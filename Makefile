@@ -1,5 +1,6 @@
 # spmtier — the entry points a newcomer needs:
-#   make deps    install every Debian 12 package the build and the tests need (idempotent)
+#   make deps    install every Debian 12 package the build and the tests need, and fetch the
+#                vm suite's kernels into /var/cache/spmtier-vm (idempotent)
 #   make         build into build/
 #   make check   deps + build + every test suite + the unit, fakekfd, fuzz-corpus and integration
 #                suites again under ASan+UBSan
@@ -28,6 +29,7 @@ all: build
 
 deps:
 	@tools/install-deps $(DEPS)
+	@tools/fetch-vm-kernel
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --werror

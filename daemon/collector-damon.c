@@ -61,6 +61,12 @@ static int dc_init(const struct spm_collector_args *args, void **ret, char *msg,
                 return r;
         spm_damon_config_defaults(&conf);
         conf.admin_root = admin;
+        /* DAMON never merges a region beyond 1/min_regions of what it monitors, mostly the gap
+         * below the stack: with its default 10, one region spans tens of MiB, hot and cold
+         * data mixed after a phase change, and the engine moves all of it (tests/vm). 200
+         * keeps regions within a few MiB on a small process. */
+        conf.min_regions = 200;
+        conf.max_regions = 2000;
         /* Where a crashed daemon's kdamond is found again ($RUNTIME_DIRECTORY under systemd). */
         if (rt) {
                 snprintf(state, sizeof(state), "%s/damon.kdamond", rt);

@@ -493,8 +493,10 @@ int spm_damon_collect(struct spm_damon *d, struct spm_damon_region **ret, size_t
         if (r < 0)
                 return fail(d, r, "cannot read the kdamond state: %s", strerror(-r));
         if (strcmp(state, "on") != 0) {
-                /* vaddr kdamonds end by themselves when every target has exited. */
-                d->running = false;
+                /* vaddr kdamonds end by themselves when every target has exited; their
+                 * directories and our state file stay until removed (a daemon stopping after
+                 * its last job's processes exited left nr_kdamonds at 1 in the VM test). */
+                (void) spm_damon_stop(d);
                 return fail(d, -ESRCH, "the kdamond has stopped (state %s): its targets exited",
                             state);
         }

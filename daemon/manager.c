@@ -141,13 +141,29 @@ static int manager_setup_machine(struct manager *m) {
                 /* CPU-side tiering over NUMA nodes (CXL, CPU-less memory): the fast node by
                  * HMAT is location 0; no GPU. */
                 struct spm_topology topo;
+                struct spm_topology_overrides o;
+                const struct spm_numa_node *n;
                 int loc_node[SPM_MAX_LOCS];
 
                 r = spm_topology_read(s->sys_root, &topo);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the NUMA topology under %s: %m",
                                                s->sys_root);
-                r = spm_topology_to_machine(&topo, NULL, &m->machine, loc_node);
+                spm_topology_overrides_init(&o);
+                o.fast_node = s->fast_node;
+                memcpy(o.capacity, s->node_capacity, sizeof(o.capacity));
+                n = s->fast_node >= 0 ? spm_topology_node(&topo, s->fast_node) : NULL;
+                if (s->fast_node >= 0 && (!n || !n->has_memory))
+                        return log_error_errno(-ENOENT, "FastNode=%d: no memory node %d under "
+                                               "%s/devices/system/node", s->fast_node,
+                                               s->fast_node, s->sys_root);
+                for (int id = 0; id < SPM_TOPO_MAX_NODES; id++) {
+                        n = spm_topology_node(&topo, id);
+                        if (s->node_capacity[id] && (!n || !n->has_memory))
+                                log_warning("NodeCapacity= names node %d, which has no memory: "
+                                            "ignored", id);
+                }
+                r = spm_topology_to_machine(&topo, &o, &m->machine, loc_node);
                 if (r < 0)
                         return log_error_errno(r, "No NUMA machine from %s: %m", s->sys_root);
                 m->has_gpu = true; /* the engine runs: its locations are the memory nodes */
@@ -1389,7 +1405,13 @@ int manager_new(const struct manager_args *args, struct manager **ret) {
         r = manager_setup_machine(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the machine model: %m");
-        if (m->has_gpu)
+        if (m->has_gpu && m->machine.kind == SPM_MEM_NUMA)
+                for (unsigned l = 0; l < m->machine.n_locs; l++)
+                        log_info("Machine %s: location %u %s, %" PRIu64 " MiB, CPU %.1f GB/s "
+                                 "%.0f ns", m->machine.name, l, m->machine.loc_name[l],
+                                 m->machine.capacity[l] >> 20, m->machine.bw_gbps[SPM_ACC_CPU][l],
+                                 m->machine.lat_ns[SPM_ACC_CPU][l]);
+        else if (m->has_gpu)
                 log_info("Machine %s: %u GPUs", m->machine.name, m->machine.n_gpus);
         else
                 log_notice("No GPU: %s. Serving jobs and hints; no migrations will be planned.",

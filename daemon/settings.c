@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,84 @@ static int parse_granule(const struct config_item *it, const char *v, void *data
         return 0;
 }
 
+/* FastNode=: "auto" (-1) or a NUMA node id. */
+static int parse_fast_node(const struct config_item *it, const char *v, void *data, char *msg,
+                           size_t size) {
+        unsigned id;
+        int r;
+
+        if (strcmp(v, "auto") == 0) {
+                *(int *) data = -1;
+                return 0;
+        }
+        r = config_type_unsigned.parse(it, v, &id, msg, size);
+        if (r < 0 || id >= SPM_TOPO_MAX_NODES)
+                return snprintf(msg, size, "%s=%s is neither auto nor a NUMA node id 0..%d",
+                                it->key, v, SPM_TOPO_MAX_NODES - 1), -EINVAL;
+        *(int *) data = (int) id;
+        return 0;
+}
+
+static void format_fast_node(const struct config_item *it, const void *data, FILE *f) {
+        int id = *(const int *) data;
+
+        if (id < 0)
+                fputs("auto", f);
+        else
+                fprintf(f, "%d", id);
+}
+
+/* NodeCapacity=: a list of NODE:SIZE words; a later word for the same node wins. */
+static int parse_node_capacity(const struct config_item *it, const char *v, void *data,
+                               char *msg, size_t size) {
+        uint64_t *cap = data, next[SPM_TOPO_MAX_NODES];
+        _cleanup_free_ char *copy = strdup(v);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        memcpy(next, cap, sizeof(next));
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+                char *colon = strchr(w, ':'), *end;
+                unsigned long id;
+                uint64_t bytes;
+
+                errno = 0;
+                id = colon && colon > w ? strtoul(w, &end, 10) : ULONG_MAX;
+                if (id == ULONG_MAX || errno || end != colon || !isdigit((unsigned char) *w) ||
+                    id >= SPM_TOPO_MAX_NODES)
+                        return snprintf(msg, size, "%s= wants NODE:SIZE words with a node id "
+                                        "0..%d, got \"%s\"", it->key, SPM_TOPO_MAX_NODES - 1,
+                                        w), -EINVAL;
+                if (config_type_size.parse(it, colon + 1, &bytes, msg, size) < 0)
+                        return -EINVAL;
+                if (bytes == 0)
+                        return snprintf(msg, size, "%s= node %lu: a capacity must be above 0 "
+                                        "(an empty assignment resets the list)", it->key, id),
+                               -EINVAL;
+                next[id] = bytes;
+        }
+        memcpy(cap, next, sizeof(next));
+        return 0;
+}
+
+static void format_node_capacity(const struct config_item *it, const void *data, FILE *f) {
+        const uint64_t *cap = data;
+        bool first = true;
+
+        for (int id = 0; id < SPM_TOPO_MAX_NODES; id++) {
+                if (!cap[id])
+                        continue;
+                fprintf(f, "%s%d:", first ? "" : " ", id);
+                config_format_size(it, &cap[id], f);
+                first = false;
+        }
+}
+
+static void clear_node_capacity(void *data) {
+        memset(data, 0, sizeof(uint64_t) * SPM_TOPO_MAX_NODES);
+}
+
 static const struct config_type type_profile = {
         "profile", parse_profile, config_format_string, config_clear_string, false,
 };
@@ -108,6 +188,13 @@ static const struct config_type type_collectors = {
 };
 static const struct config_type type_granule = {
         "granule", parse_granule, config_format_size, NULL, false,
+};
+
+static const struct config_type type_fast_node = {
+        "node", parse_fast_node, format_fast_node, NULL, false,
+};
+static const struct config_type type_node_capacity = {
+        "capacities", parse_node_capacity, format_node_capacity, clear_node_capacity, true,
 };
 
 #define ITEM(sec, k, t, f, u, d, lo, hi, h) \
@@ -136,6 +223,13 @@ const struct config_item spmtierd_config_table[] = {
              "numa-sysfs (NUMA nodes and HMAT from SysRoot; use with Mover=numa)"),
         ITEM("Machine", "GPUs", &config_type_unsigned, gpus, "count", "0", 0, 8,
              "GPUs to manage; 0 = as detected (auto) or the profile's count"),
+        ITEM("Machine", "FastNode", &type_fast_node, fast_node, "node", "auto", 0, 0,
+             "numa-sysfs: the NUMA node that gets the CPU's hot data (location 0); auto = the "
+             "highest HMAT bandwidth, else the lowest memory tier, else the first node with "
+             "CPUs"),
+        ITEM("Machine", "NodeCapacity", &type_node_capacity, node_capacity, "NODE:bytes",
+             "", 0, 0, "numa-sysfs: bytes the engine may place on a node, e.g. 0:64G 2:512G "
+             "(a list; empty resets); unlisted nodes = their MemTotal"),
 
         ITEM("Policy", "Default", &type_policy, default_policy, "name", "spmtier", 0, 0,
              "policy of jobs registered without one: spmtier or none"),

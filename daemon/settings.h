@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "topology.h"
 
 #define SPMTIERD_CONFIG_FILE "/etc/spmtierd.conf"
 
@@ -31,6 +32,8 @@ struct spmtierd_settings {
         /* [Machine] */
         char *profile;              /* "auto", "none" or a machine profile name */
         unsigned gpus;              /* 0 = what the profile or detection says */
+        int fast_node;              /* numa-sysfs: -1 = by HMAT/tiers */
+        uint64_t node_capacity[SPM_TOPO_MAX_NODES]; /* numa-sysfs: 0 = MemTotal */
         /* [Policy] */
         char *default_policy;
         uint64_t epoch_usec;

@@ -12,6 +12,7 @@
 #include "fake-damon.h"
 #include "fake-tree.h"
 #include "spmtier/macro.h"
+#include "sysfs-io.h"
 #include "test.h"
 
 static struct spm_damon *collector(const char *root, const char *state_file) {
@@ -206,6 +207,14 @@ TEST(collect_reads_tried_regions_per_target) {
         fake_file(root, "off\n", "kdamonds/0/state");
         ASSERT_ERROR(spm_damon_collect(d, &r, &n), ESRCH);
         ASSERT_FALSE(spm_damon_running(d));
+        ASSERT_NOT_NULL(strstr(spm_damon_error(d), "targets exited"));
+        /* ... and its directories go with it. */
+        {
+                uint64_t nk = 99;
+
+                ASSERT_OK(sysfs_read_u64(&nk, root, "kdamonds/nr_kdamonds"));
+                ASSERT_EQ_U(nk, 0);
+        }
         spm_damon_free(d);
         fake_tree_free(root);
 }

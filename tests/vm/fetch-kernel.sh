@@ -11,6 +11,8 @@
 #   e.g. fetch-kernel.sh /var/cache/spmtier-vm linux-image-amd64 '6.1.*-amd64'
 # Prints the path of the vmlinuz on success. Exits 77 (with the reason on stderr) when no
 # kernel can be had: no bookworm-security in sources.list, no network, no apt, nothing cached.
+# SPMTIER_VM_PREFER_CACHE=1 (the test): a cached kernel is used without asking apt, so a run
+# after `make deps` needs no network; without one it says so and fetches.
 set -eu
 
 cache=${1:?usage: fetch-kernel.sh CACHE_DIR [META_PACKAGE VERSION_GLOB]}
@@ -32,6 +34,15 @@ skip() {
         echo "fetch-kernel: $*" >&2
         exit 77
 }
+
+if [ "${SPMTIER_VM_PREFER_CACHE:-}" = 1 ]; then
+        k=$(cached)
+        if [ -n "$k" ]; then
+                echo "$k"
+                exit 0
+        fi
+        echo "fetch-kernel: no $glob kernel in $cache (make deps fetches it): fetching $meta now" >&2
+fi
 
 command -v apt-cache >/dev/null && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
         skip "apt-cache/apt-get/dpkg-deb not found: cannot fetch a Debian kernel"

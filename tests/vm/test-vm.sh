@@ -3,10 +3,11 @@
 #
 # The `vm` suite: boots Debian's 6.12 kernel under QEMU (TCG) on a two-node NUMA machine whose
 # node 1 is CPU-less with HMAT attributes, runs spm-vmtest inside (damon collector + real engine
-# + numa mover moving a workload's hot part to the fast node and back), and asserts on the
-# verdict the guest prints on its serial console.
+# + numa mover moving a workload's hot part to the fast node and back), then the real spmtierd
+# (Profile=numa-sysfs, Collectors=damon, Mover=numa) with spmctl on the same workload, and
+# asserts on the verdicts the guest prints on its serial console.
 #
-# usage: test-vm.sh SPM_VMTEST SPM_VM_WORKLOAD
+# usage: test-vm.sh SPM_VMTEST SPM_VM_WORKLOAD SPMTIERD SPMCTL
 # Then boots Debian 12's 6.1 kernel, which has no DAMON, and checks that the collector says so
 # and that topology and the numa mover work without it.
 # Environment: SPMTIER_VM_CACHE (kernel cache; default /var/cache/spmtier-vm when writable,
@@ -15,8 +16,10 @@
 # Exit: 0 pass, 1 fail, 77 when the kernel, QEMU or a static busybox cannot be had here.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-vmtest=${1:?usage: test-vm.sh SPM_VMTEST SPM_VM_WORKLOAD}
+vmtest=${1:?usage: test-vm.sh SPM_VMTEST SPM_VM_WORKLOAD SPMTIERD SPMCTL}
 workload=${2:?}
+spmtierd=${3:?}
+spmctl=${4:?}
 
 skip() {
         echo "SKIP: $*"
@@ -29,11 +32,17 @@ busybox=/bin/busybox
         skip "$busybox is not a static busybox (make deps installs busybox-static)"
 command -v cpio >/dev/null || skip "cpio not found (make deps installs it)"
 
+# make deps (tools/fetch-vm-kernel) fills /var/cache/spmtier-vm; the kernels there are used
+# as they are (no apt, no network). When it lacks them and is not writable (not root), they
+# are fetched into the build tree.
 cache=${SPMTIER_VM_CACHE:-}
 if [ -z "$cache" ]; then
         cache=/var/cache/spmtier-vm
-        mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=${SPMTIER_BUILD_ROOT:-$PWD}/vm-cache
+        if ! ls "$cache"/*/boot/vmlinuz-* >/dev/null 2>&1; then
+                mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=${SPMTIER_BUILD_ROOT:-$PWD}/vm-cache
+        fi
 fi
+export SPMTIER_VM_PREFER_CACHE=1
 t0=$(date +%s.%N)
 rc=0
 kernel=$("$here/fetch-kernel.sh" "$cache") || rc=$?
@@ -52,7 +61,8 @@ t1=$(date +%s.%N)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spmtier-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-"$here/build-initramfs.sh" "$work/initramfs.cpio.gz" "$here/init" "$busybox" "$vmtest" "$workload"
+"$here/build-initramfs.sh" "$work/initramfs.cpio.gz" "$here/init" "$busybox" "$vmtest" "$workload" \
+        "$spmtierd" "$spmctl"
 t2=$(date +%s.%N)
 
 span() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -73,7 +83,7 @@ boot() {
         "$here/run-vm.sh" "$2" "$work/initramfs.cpio.gz" "$log" 240 "$3"
         b1=$(date +%s.%N)
         echo "--- $1: $2 ($3)"
-        grep -aE '^(=== |CHECK |TIMING |EPOCH |  MOVE |  RESULT |  REGION |INFO |VMTEST-VERDICT|numa_balancing)' "$log" || true
+        grep -aE '^(=== |CHECK |TIMING |EPOCH |  MOVE |  RESULT |  REGION |INFO |POLL |<[0-7]>|Job |Process |[A-Z]+-VERDICT|numa_balancing)' "$log" || true
         echo "TIMING $1_qemu_wall_s $(span "$b0" "$b1")"
         echo "TIMING $1_guest_boot_to_init_s $(sed -n 's/.*=== VM-INIT uptime=\([0-9.]*\).*/\1/p' "$log" | head -n 1)"
         expect '=== VM-INIT' "$1: the guest booted into our /init"
@@ -95,6 +105,19 @@ for c in topology_cpuless_node topology_hmat_access0 topology_memory_tiers topol
 done
 expect '^VMTEST-VERDICT pass=[0-9]* fail=0$' "dmn: no check failed"
 expect '^=== VM-EXIT status=0' "dmn: spm-vmtest exited 0"
+# The real daemon in the same boot.
+for c in daemon_started daemon_workload_on_slow_node daemon_job_attached daemon_phase1_converged \
+         daemon_phase1_hot_on_fast_node daemon_phase1_cold_on_slow_node \
+         daemon_phase1_numa_maps_agrees daemon_phase1_ranges_agree daemon_phase1_heat \
+         daemon_phase2_converged daemon_phase2_hot_on_fast_node daemon_phase2_cold_on_slow_node \
+         daemon_phase2_old_hot_part_demoted daemon_phase2_numa_maps_agrees \
+         daemon_phase2_ranges_agree daemon_phase2_heat daemon_status daemon_workload_data_intact \
+         daemon_job_end daemon_stops_cleanly; do
+        expect "^CHECK $c PASS" "$c"
+done
+expect '^<6>Machine numa-sysfs: location 0 node0, 18 MiB' "daemon: NodeCapacity=0:18M reached the engine"
+expect '^DAEMON-VERDICT pass=[0-9]* fail=0$' "daemon: no check failed"
+expect '^=== VM-DAEMON-EXIT status=0' "daemon: spm-vmtest --daemon exited 0"
 log_dmn=$log
 
 # 6.1: no DAMON at all; the collector says so, topology and mover work without it.

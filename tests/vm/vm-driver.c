@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * spm-vmtest: runs inside the QEMU guest (tests/vm) as the control program spmtierd will be:
- * the sysfs topology gives the machine, the damon collector gives CPU observations, the real
- * engine (libpolicy) decides, the numa mover moves with move_pages(2). It checks the outcome
+ * spm-vmtest: runs inside the QEMU guest (tests/vm) as spmtierd's modules alone: the sysfs
+ * topology gives the machine, the damon collector gives CPU observations, the real engine
+ * (libpolicy) decides, the numa mover moves with move_pages(2). It checks the outcome
  * on the real kernel and prints one line per check,
  *     CHECK <name> PASS|FAIL <details>
  * then TIMING lines and the verdict the host asserts on:
@@ -10,6 +10,9 @@
  *
  * The workload (spm-vm-workload) keeps part A of its buffer hot, then part B after SIGUSR1;
  * part C stays cold throughout. Everything starts on the slow node.
+ *
+ * "spm-vmtest --daemon" runs the same workload under the real spmtierd instead (vm-daemon.c);
+ * "spm-vmtest --no-damon" is the run on a kernel without DAMON.
  */
 
 #include <errno.h>
@@ -30,22 +33,16 @@
 #include "spmtier/policy.h"
 #include "sysfs-io.h"
 #include "topology.h"
+#include "vm-test.h"
 
-#define PAGE UINT64_C(4096)
-#define MiB (UINT64_C(1) << 20)
 #define EPOCH_USEC 200000ULL          /* engine epoch; DAMON aggregates every 100 ms */
 #define MOVE_BUDGET (32 * MiB)        /* mover bytes per epoch */
 #define MAX_EPOCHS 60                 /* per phase: 60 x (collect + plan + move) */
 #define STATE_FILE "/run/spmtier-kdamond"
-#define CONVERGED 0.95
-/* A cold part next to a hot one may lose one engine granule (2 MiB of 16) to the fast node:
- * DAMON's region edges are approximate (regions of a few MiB here) and the engine spreads a
- * region's heat over the granules it covers. */
-#define COLD_KEPT (1.0 - 2.0 / 16.0)
 
 static unsigned n_pass, n_fail;
 
-static _printf_(3, 4) void check(const char *name, bool ok, const char *fmt, ...) {
+void check(const char *name, bool ok, const char *fmt, ...) {
         va_list ap;
 
         printf("CHECK %s %s ", name, ok ? "PASS" : "FAIL");
@@ -59,7 +56,12 @@ static _printf_(3, 4) void check(const char *name, bool ok, const char *fmt, ...
                 n_fail++;
 }
 
-static double now_s(void) {
+int verdict(const char *tag) {
+        printf("%s pass=%u fail=%u\n", tag, n_pass, n_fail);
+        return n_fail ? 1 : 0;
+}
+
+double now_s(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -84,13 +86,12 @@ struct run {
         uint64_t bytes_moved;
 };
 
-/* Fraction of the part's present pages on node. */
-static double share_on(const struct run *r, const struct part *p, int node,
-                       struct spm_numa_placement *ret) {
+double share_of(pid_t pid, uint64_t start, uint64_t len, int node,
+                struct spm_numa_placement *ret) {
         struct spm_numa_placement pl;
         uint64_t present;
 
-        if (spm_numa_query(r->pid, p->start, p->len, PAGE, &pl) < 0)
+        if (spm_numa_query(pid, start, len, PAGE, &pl) < 0)
                 return -1;
         if (ret)
                 *ret = pl;
@@ -98,8 +99,13 @@ static double share_on(const struct run *r, const struct part *p, int node,
         return present ? (double) pl.on_node[node] / (double) present : 0;
 }
 
-/* N0= and N1= of the buffer's line in /proc/PID/numa_maps. */
-static int numa_maps(pid_t pid, uint64_t addr, long *n0, long *n1) {
+/* Fraction of the part's present pages on node. */
+static double share_on(const struct run *r, const struct part *p, int node,
+                       struct spm_numa_placement *ret) {
+        return share_of(r->pid, p->start, p->len, node, ret);
+}
+
+int numa_maps(pid_t pid, uint64_t addr, long *n0, long *n1) {
         char path[64], line[1024], want[32];
         FILE *f;
         int r = -ENOENT;
@@ -260,7 +266,7 @@ static double run_phase(struct run *r, const char *name, const struct part *hot,
         return -1;
 }
 
-static pid_t start_workload(int slow, uint64_t *addr, uint64_t *len, uint64_t *part) {
+pid_t start_workload(int slow, uint64_t *addr, uint64_t *len, uint64_t *part) {
         int fd[2];
         pid_t pid;
         char line[128] = "";
@@ -452,8 +458,7 @@ static int main_no_damon(void) {
         rc = waitpid(pid, &st, 0);
         check("nodamon_data_intact", rc == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
               "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-        printf("VMTEST-VERDICT pass=%u fail=%u\n", n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return verdict("VMTEST-VERDICT");
 }
 
 int main(int argc, char **argv) {
@@ -476,6 +481,8 @@ int main(int argc, char **argv) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (argc > 1 && strcmp(argv[1], "--no-damon") == 0)
                 return main_no_damon();
+        if (argc > 1 && strcmp(argv[1], "--daemon") == 0)
+                return main_daemon();
 
         /* 1. The machine from sysfs. */
         rc = spm_topology_read(NULL, &topo);
@@ -677,6 +684,5 @@ verdict:
         spm_damon_freep(&r.damon);
         spm_numa_mover_freep(&r.mover);
         spm_engine_freep(&r.engine);
-        printf("VMTEST-VERDICT pass=%u fail=%u\n", n_pass, n_fail);
-        return n_fail ? 1 : 0;
+        return verdict("VMTEST-VERDICT");
 }

@@ -195,6 +195,15 @@ TEST(errors_name_file_and_line) {
                 { "[Daemon]\nProcRoot=relative/path\n", 2, "absolute path" },
                 { "[Daemon]\nDefaultLeaseSec=1min 30\n", 2, "time span" },
                 { "[Replay]\nLoop=maybe\n", 2, "boolean" },
+                { "[Machine]\nFastNode=64\n", 2, "neither auto nor a NUMA node id" },
+                { "[Machine]\nFastNode=-1\n", 2, "neither auto nor a NUMA node id" },
+                { "[Machine]\nFastNode=fast\n", 2, "neither auto nor a NUMA node id" },
+                { "[Machine]\nNodeCapacity=0:1G\nNodeCapacity=1:1G 2\n", 3, "NODE:SIZE" },
+                { "[Machine]\nNodeCapacity=:1G\n", 2, "NODE:SIZE" },
+                { "[Machine]\nNodeCapacity=64:1G\n", 2, "node id 0..63" },
+                { "[Machine]\nNodeCapacity=+1:1G\n", 2, "NODE:SIZE" },
+                { "[Machine]\nNodeCapacity=1:lots\n", 2, "wants a size" },
+                { "[Machine]\nNodeCapacity=1:0\n", 2, "above 0" },
                 /* A continued line is reported at its first line. */
                 { "[Policy]\n\nHysteresis=\\\n  x\n", 3, "wants a number" },
         };
@@ -212,6 +221,33 @@ TEST(errors_name_file_and_line) {
                 ASSERT_NOT_NULL(strstr(err.message, cases[i].what));
                 spmtierd_settings_done(&s);
         }
+}
+
+/* The topology overrides land in the struct as the manager hands them to
+ * spm_topology_to_machine(); a bad word leaves the list as it was. */
+TEST(topology_overrides) {
+        struct spmtierd_settings s;
+        struct config_error err = {};
+
+        ASSERT_OK(parse_text("[Machine]\nFastNode=1\nNodeCapacity=0:18M 1:2G\n"
+                             "NodeCapacity=0:20M\n", &s, &err));
+        ASSERT_EQ(s.fast_node, 1);
+        ASSERT_EQ_U(s.node_capacity[0], 20 << 20);
+        ASSERT_EQ_U(s.node_capacity[1], UINT64_C(2) << 30);
+        for (int id = 2; id < SPM_TOPO_MAX_NODES; id++)
+                ASSERT_EQ_U(s.node_capacity[id], 0);
+        spmtierd_settings_done(&s);
+
+        ASSERT_OK(parse_text("", &s, &err));
+        ASSERT_EQ(s.fast_node, -1);
+        ASSERT_EQ_U(s.node_capacity[0], 0);
+        spmtierd_settings_done(&s);
+
+        ASSERT_ERROR(parse_text("[Machine]\nNodeCapacity=5:1G\nNodeCapacity=6:2G 7:x\n", &s,
+                                &err), EINVAL);
+        ASSERT_EQ_U(s.node_capacity[5], UINT64_C(1) << 30);
+        ASSERT_EQ_U(s.node_capacity[6], 0);
+        spmtierd_settings_done(&s);
 }
 
 TEST(syntax_comments_continuation_crlf_reset) {
