@@ -186,10 +186,14 @@ static uint64_t proc_vram(const struct manager *m, uint32_t pid, uint32_t gpu_id
 /* A process that connects holding VRAM (a daemon restart, or a process the daemon never saw
  * before): nothing says which ranges are where, and the engine takes them all for system
  * memory. Bringing every range home once makes that true (a prefetch of pages already in RAM
- * moves nothing); the engine then places them again from what it sees. */
+ * moves nothing); the engine then places them again from what it sees. The reset pins nothing
+ * (PREFERRED_LOC stays undefined): it must not turn the driver's fault migration off for the
+ * whole process. Frozen means nothing moves, this included. */
 static void agent_reset(struct manager *m, struct agent *a) {
         int gpu = -1;
 
+        if (manager_job_frozen(m, a->job))
+                return;
         for (unsigned g = 0; gpu < 0 && m->mover && m->mover_ops->gpu_id && g < m->machine.n_gpus; g++)
                 if (proc_vram(m, a->pid, m->mover_ops->gpu_id(m->mover, g)) > 0)
                         gpu = (int) g;
@@ -208,7 +212,7 @@ static void agent_reset(struct manager *m, struct agent *a) {
                 };
         log_info("Agent of pid %" PRIu32 " holds VRAM the daemon has no record of: bringing its "
                  "%zu ranges home", a->pid, a->n_ranges);
-        manager_submit_moves(m, &plan, "Reset:");
+        manager_submit_moves(m, &plan, SPM_MOVE_HOME, "Reset:");
         free(plan.moves);
 }
 
@@ -410,6 +414,10 @@ int agents_send(void *userdata, const struct spm_agent_command *c) {
         json_object_object_add(cmd, "length", json_object_new_int64((int64_t) c->length));
         json_object_object_add(cmd, "to_gpu", json_object_new_int64(c->to_gpu_id));
         json_object_object_add(cmd, "access_gpu", json_object_new_int64(c->access_gpu_id));
+        if (c->mode == SPM_MOVE_HOME)
+                json_object_object_add(cmd, "preferred", json_object_new_int64(-1));
+        if (c->mode == SPM_MOVE_PIN)
+                json_object_object_add(cmd, "prefetch", json_object_new_boolean(false));
         int r = varlink_call_reply_continues(a->stream, o);
         if (r < 0)
                 return -ESRCH;
