@@ -91,12 +91,36 @@ static bool range_in(const struct agent_range *v, size_t n, const struct agent_r
         return false;
 }
 
-/* Replaces a's ranges with v: the engine forgets what went and learns what came. */
+/* Forgets the parts of [start, end) that no range of v covers. */
+static void remove_uncovered(struct manager *m, uint32_t pid, uint64_t start, uint64_t end,
+                             const struct agent_range *v, size_t n) {
+        while (start < end) {
+                /* The range of v covering start, or the first one after it. */
+                uint64_t next = end;
+                bool covered = false;
+                for (size_t i = 0; i < n && !covered; i++) {
+                        uint64_t s = v[i].start, e = v[i].start + v[i].length;
+                        if (s <= start && start < e) {
+                                start = e;
+                                covered = true;
+                        } else if (s > start && s < next)
+                                next = s;
+                }
+                if (covered)
+                        continue;
+                (void) manager_remove_range(m, pid, start, next - start);
+                start = next;
+        }
+}
+
+/* Replaces a's ranges with v: the engine forgets what went and learns what came. A mapping
+ * that grew or merged with a neighbour (a new mmap next to it) keeps what the engine knows of
+ * the part that stayed: its location, heat and history. */
 static void agent_set_ranges(struct manager *m, struct agent *a, struct agent_range *v, size_t n) {
         for (size_t i = 0; i < a->n_ranges; i++)
                 if (!range_in(v, n, &a->ranges[i]))
-                        (void) manager_remove_range(m, a->pid, a->ranges[i].start,
-                                                    a->ranges[i].length);
+                        remove_uncovered(m, a->pid, a->ranges[i].start,
+                                         a->ranges[i].start + a->ranges[i].length, v, n);
         for (size_t i = 0; i < n; i++)
                 if (!range_in(a->ranges, a->n_ranges, &v[i])) {
                         int r = manager_add_range(m, a->pid, v[i].start, v[i].length,
@@ -319,7 +343,7 @@ int64_t agents_preferred(const struct manager *m, uint32_t pid, uint64_t start, 
 
         for (size_t i = a ? a->n_prefs : 0; i > 0; i--)
                 if (overlaps(a->prefs[i - 1].start, a->prefs[i - 1].length, start, len))
-                        return a->prefs[i - 1].gpu_id;
+                        return a->prefs[i - 1].gpu_id == UINT32_MAX ? -1 : (int64_t) a->prefs[i - 1].gpu_id;
         return -1;
 }
 
@@ -349,9 +373,10 @@ static int method_report(struct varlink_call *call, struct json_object *params, 
         struct agent *a = agents_find(m, p.pid);
         if (a) {
                 a->reports++;
-                if (p.id == a->last.id && p.preferred >= 0 && p.preferred <= UINT32_MAX)
+                /* -1: undefined again (a reset), which hides older preferences of the span. */
+                if (p.id == a->last.id && p.preferred >= -1 && p.preferred < UINT32_MAX)
                         agent_note_preferred(a, a->last.start, a->last.length,
-                                             (uint32_t) p.preferred);
+                                             p.preferred < 0 ? UINT32_MAX : (uint32_t) p.preferred);
         }
         /* A report for a command of an earlier daemon is answered and dropped. */
         if (m->mover && m->mover_ops->report) {
