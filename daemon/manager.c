@@ -514,18 +514,30 @@ static void on_pin_done(void *userdata, const struct spm_move *mv, int status, u
 /* The ping-pong detector's held ranges: pinned where they are (PREFERRED_LOC), so the driver's
  * faults and evictions stop moving them too. Movers without PREFERRED_LOC have nothing to do. */
 static void manager_pin_held(struct manager *m, const struct spm_plan *plan) {
+        _cleanup_free_ struct spm_move *v = NULL;
+        size_t n = 0;
+
         if (plan->n_held == 0 || !m->mover || !m->mover_ops->submit_mode)
+                return;
+        v = calloc(plan->n_held, sizeof(*v));
+        if (!v)
                 return;
         for (size_t i = 0; i < plan->n_held; i++) {
                 const struct spm_move *h = &plan->held[i];
+                /* The engine settles a new quarantine even for a frozen job; frozen means
+                 * the driver alone decides, so nothing is pinned either. */
+                if (manager_job_frozen(m, h->job_id))
+                        continue;
                 log_info("Pinning quarantined pid %" PRIu32 " [0x%" PRIx64 "+%" PRIu64 "] in %s",
                          h->pid, h->start, h->length, loc_name(m, h->to));
+                v[n++] = *h;
         }
-        int r = m->mover_ops->submit_mode(m->mover, plan->held, plan->n_held, SPM_MOVE_PIN,
-                                          on_pin_done, m);
+        if (n == 0)
+                return;
+        int r = m->mover_ops->submit_mode(m->mover, v, n, SPM_MOVE_PIN, on_pin_done, m);
         if (r < 0)
-                log_full_errno(LOG_INFO, r, "Mover %s refused %zu pins, ignoring: %m", m->mover_ops->name,
-                               plan->n_held);
+                log_full_errno(LOG_INFO, r, "Mover %s refused %zu pins, ignoring: %m",
+                               m->mover_ops->name, n);
 }
 
 static void manager_carry_out(struct manager *m, const struct spm_plan *plan,

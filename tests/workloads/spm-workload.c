@@ -209,6 +209,10 @@ int main(int argc, char **argv) {
                 }
         }
 
+        if (!json)
+                printf("buffers: main %p (%lu MiB)%s", (void *) buf, size_mb, in ? "" : "\n");
+        if (!json && in)
+                printf(", stream %p (%lu MiB)\n", (void *) in, stream_size_mb);
         struct totals all = {};
         if (!json)
                 printf("pid %d: %lu MiB, hot %lu MiB, stream %lu MiB of %lu MiB per iteration, %lu phases x %lu "
