@@ -155,6 +155,18 @@ static bool pid_busy(const struct kfd_svm *k, uint32_t pid) {
         return false;
 }
 
+/* Whether a demotion leaves PREFERRED_LOC undefined rather than pinning the range to RAM.
+ * GPU faults are the only per-address GPU signal, and a range pinned to RAM is mapped for
+ * the GPU on its first fault and silent after that: whatever the GPU does with it, the engine
+ * never hears of it again. So a range that merely cooled down (or made room for a hotter one)
+ * goes home unpinned: if the GPU wants it back, it faults, the driver migrates it as it
+ * would by default, and the engine sees that. Pins stay where something asked for RAM: a
+ * hint, a drain, a quota, CPU heat, and a thrashing range held by the quarantine. */
+static bool demote_unpinned(const struct spm_move *m, enum spm_move_mode mode) {
+        return mode == SPM_MOVE_PLACE && m->to == SPM_LOC_SYSMEM &&
+               (m->reason == SPM_REASON_COLD || m->reason == SPM_REASON_DISPLACED);
+}
+
 /* Sends queued commands while the budget lasts; fails what cannot be sent. */
 static void pump(struct kfd_svm *k) {
         uint64_t now = now_usec();
@@ -187,7 +199,7 @@ static void pump(struct kfd_svm *k) {
                         .length = p->move.length, .to_gpu_id = to,
                         /* The GPU that used the data keeps its mapping either way. */
                         .access_gpu_id = to ? to : (from == UINT32_MAX ? 0 : from),
-                        .mode = p->mode,
+                        .mode = demote_unpinned(&p->move, p->mode) ? SPM_MOVE_HOME : p->mode,
                 };
                 int r = to == UINT32_MAX ? -EINVAL : k->link.send(k->link.userdata, &c);
                 if (r < 0) {

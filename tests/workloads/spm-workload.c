@@ -14,13 +14,16 @@
  * sparse matrix's values): data touched once per sweep. Under the driver's default each batch
  * faults into VRAM and TTM evicts the least recently used BOs for it, the hot set included.
  *
+ * --no-sweep leaves out the cold sweep (one pass over a slice of the rest of the buffer each
+ * iteration).
+ *
  * Every migration of the process's pages is charged at the link's migration rate, also those
  * it did not ask for: pages moved by an agent's prefetches or by evictions show in the
  * process's page_in/page_out counters and are charged per phase like its own faults' moves. The
  * same rule holds with or without a daemon.
  *
  *   FAKEKFD_ROOT=... LD_LIBRARY_PATH=build/fakekfd spm-workload [--size MiB] [--hot MiB]
- *       [--phases N] [--iters N] [--passes N] [--stream MiB] [--stream-size MiB] [--gpu NODE]
+ *       [--phases N] [--iters N] [--passes N] [--stream MiB] [--stream-size MiB] [--no-sweep] [--gpu NODE]
  *       [--xnack 0|1] [--sleep-ms N] [--profile NAME] [--json]
  */
 
@@ -102,7 +105,7 @@ static void charge(const struct spm_machine *m, unsigned accessor, const struct 
 
 static void usage(void) {
         fprintf(stderr, "usage: spm-workload [--size MiB] [--hot MiB] [--phases N] [--iters N] [--passes N]\n"
-                        "                    [--stream MiB] [--stream-size MiB] [--gpu NODE] [--xnack 0|1]\n"
+                        "                    [--stream MiB] [--stream-size MiB] [--no-sweep] [--gpu NODE] [--xnack 0|1]\n"
                         "                    [--sleep-ms N] [--profile NAME] [--json]\n");
 }
 
@@ -122,14 +125,15 @@ int main(int argc, char **argv) {
         unsigned long size_mb = 256, hot_mb = 32, phases = 4, iters = 10, passes = 16, gpu = 1, sleep_ms = 0, xnack = 0;
         unsigned long stream_mb = 0, stream_size_mb = 512;
         const char *profile = "mi250x-gcd";
-        bool json = false;
+        bool json = false, sweep = true;
         static const struct option opts[] = {
                 { "size", required_argument, NULL, 's' }, { "hot", required_argument, NULL, 'h' },
                 { "phases", required_argument, NULL, 'p' }, { "iters", required_argument, NULL, 'i' },
                 { "passes", required_argument, NULL, 'n' }, { "gpu", required_argument, NULL, 'g' },
                 { "xnack", required_argument, NULL, 'x' }, { "sleep-ms", required_argument, NULL, 'z' },
                 { "profile", required_argument, NULL, 'P' }, { "json", no_argument, NULL, 'j' },
-                { "stream", required_argument, NULL, 'S' }, { "stream-size", required_argument, NULL, 'T' }, {},
+                { "stream", required_argument, NULL, 'S' }, { "stream-size", required_argument, NULL, 'T' },
+                { "no-sweep", no_argument, NULL, 'N' }, {},
         };
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 int r = 0;
@@ -146,6 +150,7 @@ int main(int argc, char **argv) {
                 case 'x': xnack = strcmp(optarg, "0") != 0; break;
                 case 'P': profile = optarg; break;
                 case 'j': json = true; break;
+                case 'N': sweep = false; break;
                 default: usage(); return 2;
                 }
                 if (r < 0)
@@ -231,7 +236,7 @@ int main(int argc, char **argv) {
                         charge(&m, SPM_ACC_GPU(gpu - 1), &r, (unsigned) passes, &t);
                         /* The cold sweep: one pass over a slice of the rest. */
                         size_t cold = (off + hot + it * hot) % size;
-                        if (gpu_access((uint32_t) gpu, buf + cold, hot / 4, 0, &r) == 0)
+                        if (sweep && gpu_access((uint32_t) gpu, buf + cold, hot / 4, 0, &r) == 0)
                                 charge(&m, SPM_ACC_GPU(gpu - 1), &r, 1, &t);
                         /* The stream: the next batch of input, read once. */
                         if (stream && gpu_access((uint32_t) gpu, in + stream_off, stream, 0, &r) == 0)
