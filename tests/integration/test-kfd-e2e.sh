@@ -170,6 +170,13 @@ for x in d e; do
 done
 spm_check "d gets its quota" wait_until 5 resident_is d 0 8 1024
 spm_check "e gets its quota" wait_until 5 resident_is e 0 8 1024
+# spmctl ranges --json: each range says whose it is, where it is and what the agent set, its
+# heat per accessor, its last move and its quarantine.
+spm_check_match "d's pinned range in ranges --json" "^ok" "$(ranges_json | spm_json "'ok' if any(
+        r['pid'] == ${A_PID[d]} and r['location'] == 'gpu0' and r['preferred'] == 'gpu0' and
+        r['moves'] >= 1 and r['last_move_usec'] > 0 and r['quarantined'] is False and
+        set(r['heat']) == {'cpu', 'gpu0'} and r['length'] > 0 and r['start'] > 0
+        for r in j['ranges']) else 'missing'")"
 sleep 1
 spm_check "d stays within 4 MiB" resident_at_most d 0 8 1024
 spm_check "e stays within 4 MiB" resident_at_most e 0 8 1024
