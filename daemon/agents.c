@@ -341,9 +341,11 @@ static void agent_note_preferred(struct agent *a, uint64_t start, uint64_t len, 
 int64_t agents_preferred(const struct manager *m, uint32_t pid, uint64_t start, uint64_t len) {
         const struct agent *a = agents_find(m, pid);
 
-        for (size_t i = a ? a->n_prefs : 0; i > 0; i--)
-                if (overlaps(a->prefs[i - 1].start, a->prefs[i - 1].length, start, len))
-                        return a->prefs[i - 1].gpu_id == UINT32_MAX ? -1 : (int64_t) a->prefs[i - 1].gpu_id;
+        for (size_t i = a ? a->n_prefs : 0; i > 0; i--) {
+                const struct agent_pref *x = &a->prefs[i - 1];
+                if (overlaps(x->start, x->length, start, len))
+                        return x->gpu_id == UINT32_MAX ? -1 : (int64_t) x->gpu_id;
+        }
         return -1;
 }
 

@@ -506,9 +506,9 @@ static void on_pin_done(void *userdata, const struct spm_move *mv, int status, u
 
         (void) moved;
         if (status < 0)
-                log_full_errno(LOG_INFO, status, "Pinning quarantined pid %" PRIu32 " [0x%" PRIx64 "+%" PRIu64
-                               "] in %s failed, ignoring: %m", mv->pid, mv->start, mv->length,
-                               loc_name(m, mv->to));
+                log_full_errno(LOG_INFO, status, "Pinning quarantined pid %" PRIu32 " [0x%"
+                               PRIx64 "+%" PRIu64 "] in %s failed, ignoring: %m", mv->pid,
+                               mv->start, mv->length, loc_name(m, mv->to));
 }
 
 /* The ping-pong detector's held ranges: pinned where they are (PREFERRED_LOC), so the driver's

@@ -186,7 +186,8 @@ static void pump(struct kfd_svm *k) {
                 /* In order: later moves wait for the earlier ones. A move bigger than the
                  * budget leaves when the bucket is full. A pin moves nothing. */
                 bool moves = p->mode != SPM_MOVE_PIN;
-                if (moves && k->budget && k->tokens < MIN((double) p->move.length, (double) k->budget))
+                if (moves && k->budget &&
+                    k->tokens < MIN((double) p->move.length, (double) k->budget))
                         break;
                 if (moves && p->move.to != SPM_LOC_SYSMEM && cooling(k, &p->move, now)) {
                         k->cooled++;
