@@ -498,8 +498,6 @@ static void on_move_done(void *userdata, const struct spm_move *mv, int status, 
         emit_move(m, "result", mv, &status, &moved);
 }
 
-/* Logs and publishes each decision with the numbers behind it (STYLE R11), then hands the
- * moves to the mover. */
 /* A held range was pinned where it is (or not): nothing moved, the engine learns nothing. */
 static void on_pin_done(void *userdata, const struct spm_move *mv, int status, uint64_t moved) {
         struct manager *m = userdata;
@@ -540,6 +538,8 @@ static void manager_pin_held(struct manager *m, const struct spm_plan *plan) {
                                m->mover_ops->name, n);
 }
 
+/* Logs and publishes each decision with the numbers behind it (STYLE R11), then hands the
+ * moves to the mover, carried out as mode says. */
 static void manager_carry_out(struct manager *m, const struct spm_plan *plan,
                               enum spm_move_mode mode, const char *why) {
         struct spm_engine_config c;

@@ -6,7 +6,9 @@
  * time anyway, and a queue in the daemon can still be failed when the process dies). Each is
  * tracked until the agent reports or the timeout passes, and the result goes back to the
  * engine: a promotion that "succeeded" without moving a byte (VRAM full: amdkfd fails the
- * prefetch silently) is -EAGAIN, not resident.
+ * prefetch silently) is -EAGAIN, not resident. Besides moves it carries pins (PREFERRED_LOC
+ * where a quarantined range is, nothing moves) and unpinned homecomings (resets, and ranges
+ * that merely cooled down), see demote_unpinned().
  */
 #include <errno.h>
 #include <inttypes.h>
