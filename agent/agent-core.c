@@ -162,10 +162,12 @@ int spm_agent_move(const struct spm_agent_topology *t, const char *root, const s
         int r = pages_moved(t, root, m->to_gpu_id, &before);
         if (r < 0)
                 return r;
+        HSAuint32 preferred = m->preferred == SPM_AGENT_PREFER_NONE ? INVALID_NODEID : (HSAuint32) target;
         if (access)
                 a[na++] = (HSA_SVM_ATTRIBUTE) { HSA_SVM_ATTR_ACCESS, (HSAuint32) access };
-        a[na++] = (HSA_SVM_ATTRIBUTE) { HSA_SVM_ATTR_PREFERRED_LOC, (HSAuint32) target };
-        a[na++] = (HSA_SVM_ATTRIBUTE) { HSA_SVM_ATTR_PREFETCH_LOC, (HSAuint32) target };
+        a[na++] = (HSA_SVM_ATTRIBUTE) { HSA_SVM_ATTR_PREFERRED_LOC, preferred };
+        if (!m->pin_only)
+                a[na++] = (HSA_SVM_ATTRIBUTE) { HSA_SVM_ATTR_PREFETCH_LOC, (HSAuint32) target };
         o.status = spm_agent_errno(hsaKmtSVMSetAttr((void *) (uintptr_t) s, e - s, na, a));
 
         if (o.status == 0) {
@@ -175,7 +177,8 @@ int spm_agent_move(const struct spm_agent_topology *t, const char *root, const s
                 o.status = spm_agent_errno(hsaKmtSVMGetAttr((void *) (uintptr_t) s, e - s, 2, q));
                 o.preferred_gpu_id = gpu_id_of_node(t, q[0].value);
                 o.prefetch_gpu_id = gpu_id_of_node(t, q[1].value);
-                if (o.status == 0 && (q[0].value != (HSAuint32) target || q[1].value != (HSAuint32) target))
+                if (o.status == 0 && (q[0].value != preferred ||
+                                      (!m->pin_only && q[1].value != (HSAuint32) target)))
                         o.status = -ESTALE;
         }
         /* Residency from the counters: success does not mean "moved" for VRAM targets. Other

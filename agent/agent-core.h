@@ -49,12 +49,20 @@ struct spm_agent_range {
  * not fit), or -EINVAL for a line that is not a maps line. */
 int spm_agent_parse_maps(FILE *f, struct spm_agent_range *v, size_t max, bool *ret_more);
 
-/* One command from the daemon. to_gpu_id 0 = demote to system memory. The preferred location
- * is set to the target too, so GPU faults do not pull demoted data straight back. */
+/* One command from the daemon. to_gpu_id 0 = demote to system memory. By default the
+ * preferred location is set to the target too, so GPU faults do not pull demoted data straight
+ * back (nor evict promoted data's room by faulting it away). */
+enum spm_agent_preferred {
+        SPM_AGENT_PREFER_TARGET,  /* PREFERRED_LOC = the target */
+        SPM_AGENT_PREFER_NONE,    /* PREFERRED_LOC undefined: the driver's faults decide */
+};
+
 struct spm_agent_move {
         uint64_t start, length;   /* bytes; widened to whole pages */
         uint32_t to_gpu_id;
         uint32_t access_gpu_id;   /* GPU that must keep (ACCESS) its mapping, 0 = none */
+        enum spm_agent_preferred preferred;
+        bool pin_only;            /* set PREFERRED_LOC only, no PREFETCH_LOC: nothing moves */
 };
 
 struct spm_agent_outcome {
@@ -63,7 +71,8 @@ struct spm_agent_outcome {
         uint32_t preferred_gpu_id, prefetch_gpu_id; /* what GET reports afterwards */
 };
 
-/* Carries out one move for the calling process: SET (ACCESS, PREFERRED_LOC, PREFETCH_LOC),
+/* Carries out one move for the calling process: SET (ACCESS, PREFERRED_LOC, PREFETCH_LOC;
+ * without PREFETCH_LOC for pin_only),
  * GET to verify the attributes, and page_in/page_out of counters_<gpuid> (under root) to see
  * what moved. KFD must be open and the system properties acquired. Returns 0 with *ret filled
  * (ret->status may still be negative: the call itself worked, the move did not), or -EINVAL

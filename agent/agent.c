@@ -117,6 +117,14 @@ static int run_command(struct session *s, struct json_object *cmd) {
                 .to_gpu_id = (uint32_t) json_int(cmd, "to_gpu", &ok),
                 .access_gpu_id = (uint32_t) json_int(cmd, "access_gpu", &ok),
         };
+        bool present = true;
+        /* Optional (older daemons send neither): preferred -1 = leave it undefined, prefetch
+         * false = pin where it is. */
+        if (json_int(cmd, "preferred", &present) < 0 && present)
+                m.preferred = SPM_AGENT_PREFER_NONE;
+        struct json_object *pf;
+        if (json_object_object_get_ex(cmd, "prefetch", &pf) && json_object_is_type(pf, json_type_boolean))
+                m.pin_only = !json_object_get_boolean(pf);
         int64_t id = json_int(cmd, "id", &ok);
         struct spm_agent_outcome o = {};
 

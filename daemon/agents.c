@@ -91,12 +91,36 @@ static bool range_in(const struct agent_range *v, size_t n, const struct agent_r
         return false;
 }
 
-/* Replaces a's ranges with v: the engine forgets what went and learns what came. */
+/* Forgets the parts of [start, end) that no range of v covers. */
+static void remove_uncovered(struct manager *m, uint32_t pid, uint64_t start, uint64_t end,
+                             const struct agent_range *v, size_t n) {
+        while (start < end) {
+                /* The range of v covering start, or the first one after it. */
+                uint64_t next = end;
+                bool covered = false;
+                for (size_t i = 0; i < n && !covered; i++) {
+                        uint64_t s = v[i].start, e = v[i].start + v[i].length;
+                        if (s <= start && start < e) {
+                                start = e;
+                                covered = true;
+                        } else if (s > start && s < next)
+                                next = s;
+                }
+                if (covered)
+                        continue;
+                (void) manager_remove_range(m, pid, start, next - start);
+                start = next;
+        }
+}
+
+/* Replaces a's ranges with v: the engine forgets what went and learns what came. A mapping
+ * that grew or merged with a neighbour (a new mmap next to it) keeps what the engine knows of
+ * the part that stayed: its location, heat and history. */
 static void agent_set_ranges(struct manager *m, struct agent *a, struct agent_range *v, size_t n) {
         for (size_t i = 0; i < a->n_ranges; i++)
                 if (!range_in(v, n, &a->ranges[i]))
-                        (void) manager_remove_range(m, a->pid, a->ranges[i].start,
-                                                    a->ranges[i].length);
+                        remove_uncovered(m, a->pid, a->ranges[i].start,
+                                         a->ranges[i].start + a->ranges[i].length, v, n);
         for (size_t i = 0; i < n; i++)
                 if (!range_in(a->ranges, a->n_ranges, &v[i])) {
                         int r = manager_add_range(m, a->pid, v[i].start, v[i].length,
@@ -186,10 +210,14 @@ static uint64_t proc_vram(const struct manager *m, uint32_t pid, uint32_t gpu_id
 /* A process that connects holding VRAM (a daemon restart, or a process the daemon never saw
  * before): nothing says which ranges are where, and the engine takes them all for system
  * memory. Bringing every range home once makes that true (a prefetch of pages already in RAM
- * moves nothing); the engine then places them again from what it sees. */
+ * moves nothing); the engine then places them again from what it sees. The reset pins nothing
+ * (PREFERRED_LOC stays undefined): it must not turn the driver's fault migration off for the
+ * whole process. Frozen means nothing moves, this included. */
 static void agent_reset(struct manager *m, struct agent *a) {
         int gpu = -1;
 
+        if (manager_job_frozen(m, a->job))
+                return;
         for (unsigned g = 0; gpu < 0 && m->mover && m->mover_ops->gpu_id && g < m->machine.n_gpus; g++)
                 if (proc_vram(m, a->pid, m->mover_ops->gpu_id(m->mover, g)) > 0)
                         gpu = (int) g;
@@ -208,7 +236,7 @@ static void agent_reset(struct manager *m, struct agent *a) {
                 };
         log_info("Agent of pid %" PRIu32 " holds VRAM the daemon has no record of: bringing its "
                  "%zu ranges home", a->pid, a->n_ranges);
-        manager_submit_moves(m, &plan, "Reset:");
+        manager_submit_moves(m, &plan, SPM_MOVE_HOME, "Reset:");
         free(plan.moves);
 }
 
@@ -313,9 +341,11 @@ static void agent_note_preferred(struct agent *a, uint64_t start, uint64_t len, 
 int64_t agents_preferred(const struct manager *m, uint32_t pid, uint64_t start, uint64_t len) {
         const struct agent *a = agents_find(m, pid);
 
-        for (size_t i = a ? a->n_prefs : 0; i > 0; i--)
-                if (overlaps(a->prefs[i - 1].start, a->prefs[i - 1].length, start, len))
-                        return a->prefs[i - 1].gpu_id;
+        for (size_t i = a ? a->n_prefs : 0; i > 0; i--) {
+                const struct agent_pref *x = &a->prefs[i - 1];
+                if (overlaps(x->start, x->length, start, len))
+                        return x->gpu_id == UINT32_MAX ? -1 : (int64_t) x->gpu_id;
+        }
         return -1;
 }
 
@@ -345,9 +375,10 @@ static int method_report(struct varlink_call *call, struct json_object *params, 
         struct agent *a = agents_find(m, p.pid);
         if (a) {
                 a->reports++;
-                if (p.id == a->last.id && p.preferred >= 0 && p.preferred <= UINT32_MAX)
+                /* -1: undefined again (a reset), which hides older preferences of the span. */
+                if (p.id == a->last.id && p.preferred >= -1 && p.preferred < UINT32_MAX)
                         agent_note_preferred(a, a->last.start, a->last.length,
-                                             (uint32_t) p.preferred);
+                                             p.preferred < 0 ? UINT32_MAX : (uint32_t) p.preferred);
         }
         /* A report for a command of an earlier daemon is answered and dropped. */
         if (m->mover && m->mover_ops->report) {
@@ -410,6 +441,10 @@ int agents_send(void *userdata, const struct spm_agent_command *c) {
         json_object_object_add(cmd, "length", json_object_new_int64((int64_t) c->length));
         json_object_object_add(cmd, "to_gpu", json_object_new_int64(c->to_gpu_id));
         json_object_object_add(cmd, "access_gpu", json_object_new_int64(c->access_gpu_id));
+        if (c->mode == SPM_MOVE_HOME)
+                json_object_object_add(cmd, "preferred", json_object_new_int64(-1));
+        if (c->mode == SPM_MOVE_PIN)
+                json_object_object_add(cmd, "prefetch", json_object_new_boolean(false));
         int r = varlink_call_reply_continues(a->stream, o);
         if (r < 0)
                 return -ESRCH;

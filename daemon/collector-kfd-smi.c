@@ -9,7 +9,9 @@
  *
  * What the engine learns: GPU faults (PAGE_FAULT_END: where, which GPU, migrated or only
  * mapped) and the driver's own migrations (MIGRATE_END after a GPU fault, a CPU fault or a
- * TTM eviction: where the data really is now). Our own prefetches are the mover's to report.
+ * TTM eviction: where the data really is now). MIGRATE_END of our own prefetches (trigger 0)
+ * confirms where their pages landed, page by page: the agent's report says how much moved,
+ * the events say which pages (a VRAM prefetch that moved nothing has none).
  * A fault on a span no agent reported becomes a granule-sized range of that process.
  */
 #include <errno.h>
@@ -54,7 +56,7 @@ struct kfd_smi {
         const struct spm_collector_sink *sink; /* during collect */
         int fed;
         bool nomem;
-        uint64_t faults, migrations, ranges_made, unused;
+        uint64_t faults, migrations, prefetched, ranges_made, unused;
 };
 
 static const uint64_t MASK = KFD_EV_MASK(KFD_EV_MIGRATE_END) | KFD_EV_MASK(KFD_EV_PAGE_FAULT_END) |
@@ -195,7 +197,7 @@ static void on_event(void *userdata, const struct kfd_event *ev) {
                         r = s->gpu_fault(s->userdata, (uint32_t) ev->pid, addr, FAULT_RANGE,
                                          (unsigned) gpu, ev->c == 'M');
                 }
-        } else if (ev->id == KFD_EV_MIGRATE_END && ev->trigger != TRIGGER_PREFETCH) {
+        } else if (ev->id == KFD_EV_MIGRATE_END) {
                 unsigned loc = 0;
                 if (ev->to) {
                         gpu = kfd_topology_gpu_index(k->gpu_ids, k->n, ev->to);
@@ -203,7 +205,10 @@ static void on_event(void *userdata, const struct kfd_event *ev) {
                                 return;
                         loc = SPM_LOC_GPU((unsigned) gpu);
                 }
-                k->migrations++;
+                if (ev->trigger == TRIGGER_PREFETCH)
+                        k->prefetched++;
+                else
+                        k->migrations++;
                 r = s->locate(s->userdata, (uint32_t) ev->pid, addr, ev->npages * PAGE, loc);
         } else
                 return;
@@ -251,9 +256,10 @@ static void smi_describe(void *state, char *buf, size_t size) {
                 unknown += k->c[i].parser.unknown;
         }
         snprintf(buf, size, "kfd-smi: %u GPUs, %" PRIu64 " faults, %" PRIu64 " driver migrations, %"
-                 PRIu64 " ranges made from faults, %" PRIu64 " events of unknown spans, %" PRIu64
-                 " unknown ids, %" PRIu64 " bad lines", k->n, k->faults, k->migrations,
-                 k->ranges_made, k->unused, unknown, garbage);
+                 PRIu64 " prefetches seen landing, %" PRIu64 " ranges made from faults, %" PRIu64
+                 " events of unknown spans, %" PRIu64 " unknown ids, %" PRIu64 " bad lines", k->n,
+                 k->faults, k->migrations, k->prefetched, k->ranges_made, k->unused, unknown,
+                 garbage);
 }
 
 const struct spm_collector_ops spm_collector_kfd_smi = {

@@ -517,9 +517,50 @@ static void on_move_done(void *userdata, const struct spm_move *mv, int status, 
         emit_move(m, "result", mv, &status, &moved);
 }
 
+/* A held range was pinned where it is (or not): nothing moved, the engine learns nothing. */
+static void on_pin_done(void *userdata, const struct spm_move *mv, int status, uint64_t moved) {
+        struct manager *m = userdata;
+
+        (void) moved;
+        if (status < 0)
+                log_full_errno(LOG_INFO, status, "Pinning quarantined pid %" PRIu32 " [0x%"
+                               PRIx64 "+%" PRIu64 "] in %s failed, ignoring: %m", mv->pid,
+                               mv->start, mv->length, loc_name(m, mv->to));
+}
+
+/* The ping-pong detector's held ranges: pinned where they are (PREFERRED_LOC), so the driver's
+ * faults and evictions stop moving them too. Movers without PREFERRED_LOC have nothing to do. */
+static void manager_pin_held(struct manager *m, const struct spm_plan *plan) {
+        _cleanup_free_ struct spm_move *v = NULL;
+        size_t n = 0;
+
+        if (plan->n_held == 0 || !m->mover || !m->mover_ops->submit_mode)
+                return;
+        v = calloc(plan->n_held, sizeof(*v));
+        if (!v)
+                return;
+        for (size_t i = 0; i < plan->n_held; i++) {
+                const struct spm_move *h = &plan->held[i];
+                /* The engine settles a new quarantine even for a frozen job; frozen means
+                 * the driver alone decides, so nothing is pinned either. */
+                if (manager_job_frozen(m, h->job_id))
+                        continue;
+                log_info("Pinning quarantined pid %" PRIu32 " [0x%" PRIx64 "+%" PRIu64 "] in %s",
+                         h->pid, h->start, h->length, loc_name(m, h->to));
+                v[n++] = *h;
+        }
+        if (n == 0)
+                return;
+        int r = m->mover_ops->submit_mode(m->mover, v, n, SPM_MOVE_PIN, on_pin_done, m);
+        if (r < 0)
+                log_full_errno(LOG_INFO, r, "Mover %s refused %zu pins, ignoring: %m",
+                               m->mover_ops->name, n);
+}
+
 /* Logs and publishes each decision with the numbers behind it (STYLE R11), then hands the
- * moves to the mover. */
-static void manager_carry_out(struct manager *m, const struct spm_plan *plan, const char *why) {
+ * moves to the mover, carried out as mode says. */
+static void manager_carry_out(struct manager *m, const struct spm_plan *plan,
+                              enum spm_move_mode mode, const char *why) {
         struct spm_engine_config c;
         char len[32];
         int r;
@@ -539,7 +580,11 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
         }
         if (plan->n_moves == 0 || !m->mover)
                 return;
-        r = m->mover_ops->submit(m->mover, plan->moves, plan->n_moves, on_move_done, m);
+        if (mode != SPM_MOVE_PLACE && m->mover_ops->submit_mode)
+                r = m->mover_ops->submit_mode(m->mover, plan->moves, plan->n_moves, mode,
+                                              on_move_done, m);
+        else
+                r = m->mover_ops->submit(m->mover, plan->moves, plan->n_moves, on_move_done, m);
         if (r < 0) {
                 log_error_errno(r, "Mover %s refused %zu moves: %m", m->mover_ops->name,
                                 plan->n_moves);
@@ -548,8 +593,15 @@ static void manager_carry_out(struct manager *m, const struct spm_plan *plan, co
         }
 }
 
-void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why) {
-        manager_carry_out(m, plan, why);
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, enum spm_move_mode mode,
+                          const char *why) {
+        manager_carry_out(m, plan, mode, why);
+}
+
+bool manager_job_frozen(const struct manager *m, uint64_t job_id) {
+        const struct job *j = registry_find(&m->registry, job_id);
+
+        return m->registry.frozen || (j && job_is_frozen(m, j));
 }
 
 /* ---- collectors' sink ---- */
@@ -1082,7 +1134,7 @@ int manager_drain(struct manager *m, unsigned gpu, uint64_t job_id, unsigned *re
         }
         log_notice("Draining GPU %u%s: %zu moves, %" PRIu64 " bytes", gpu,
                    job_id ? " of one job" : "", plan.n_moves, plan.bytes_planned);
-        manager_carry_out(m, &plan, "Drain:");
+        manager_carry_out(m, &plan, SPM_MOVE_PLACE, "Drain:");
         *ret_moves = (unsigned) plan.n_moves;
         *ret_bytes = plan.bytes_planned;
         *ret_failures = (unsigned) (m->counters.failures - failures_before);
@@ -1162,8 +1214,10 @@ static int on_epoch(sd_event_source *s, uint64_t usec, void *userdata) {
                 r = spm_engine_epoch(m->engine, manager_uptime_usec(m), &m->plan);
                 if (r < 0)
                         log_error_errno(r, "Policy epoch %" PRIu64 " failed: %m", m->epoch);
-                else
-                        manager_carry_out(m, &m->plan, "Moving");
+                else {
+                        manager_carry_out(m, &m->plan, SPM_MOVE_PLACE, "Moving");
+                        manager_pin_held(m, &m->plan);
+                }
         }
         uint64_t period = m->registry.policy.set & POLICY_SET_EPOCH ? m->registry.policy.epoch_usec
                                                                     : m->settings.epoch_usec;

@@ -154,8 +154,11 @@ int manager_freeze(struct manager *m, struct job *j, bool freeze);
 int manager_drain(struct manager *m, unsigned gpu, uint64_t job_id, unsigned *ret_moves,
                   uint64_t *ret_bytes, unsigned *ret_failures);
 /* Logs, publishes and hands moves to the mover (the epoch's path, for moves planned
- * elsewhere: an agent's reset after a restart). */
-void manager_submit_moves(struct manager *m, const struct spm_plan *plan, const char *why);
+ * elsewhere: an agent's reset after a restart, mode SPM_MOVE_HOME). */
+void manager_submit_moves(struct manager *m, const struct spm_plan *plan, enum spm_move_mode mode,
+                          const char *why);
+/* Whether migrations of job_id (or all) are frozen: spmctl freeze, or policy none. */
+bool manager_job_frozen(const struct manager *m, uint64_t job_id);
 /* Re-reads the config. On failure the old config stays, *err says why. */
 int manager_reload(struct manager *m, struct config_error *err);
 /* Adds a Monitor subscriber (the call is referenced). Returns 0, -EUSERS over MaxMonitors. */

@@ -6,7 +6,9 @@
  * time anyway, and a queue in the daemon can still be failed when the process dies). Each is
  * tracked until the agent reports or the timeout passes, and the result goes back to the
  * engine: a promotion that "succeeded" without moving a byte (VRAM full: amdkfd fails the
- * prefetch silently) is -EAGAIN, not resident.
+ * prefetch silently) is -EAGAIN, not resident. Besides moves it carries pins (PREFERRED_LOC
+ * where a quarantined range is, nothing moves) and unpinned homecomings (resets, and ranges
+ * that merely cooled down), see demote_unpinned().
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 
 struct pending {
         struct spm_move move;
+        enum spm_move_mode mode;
         spm_move_done_fn done;
         void *userdata;
         uint64_t id;
@@ -51,7 +54,7 @@ struct kfd_svm {
         uint64_t next_id;
         struct cooldown cool[MAX_COOLDOWNS]; /* a ring */
         unsigned next_cool;
-        uint64_t sent, done, failed, partial, not_resident, timed_out, cooled, bytes;
+        uint64_t sent, done, failed, partial, not_resident, timed_out, cooled, bytes, pinned;
 };
 
 static uint64_t now_usec(void) {
@@ -118,7 +121,9 @@ static void finish(struct kfd_svm *k, size_t i, int status, uint64_t moved) {
 
         memmove(&k->v[i], &k->v[i + 1], (k->n - i - 1) * sizeof(k->v[0]));
         k->n--;
-        if (status < 0)
+        if (p.mode == SPM_MOVE_PIN)
+                k->pinned += status == 0;
+        else if (status < 0)
                 k->failed++;
         else {
                 k->done++;
@@ -152,6 +157,18 @@ static bool pid_busy(const struct kfd_svm *k, uint32_t pid) {
         return false;
 }
 
+/* Whether a demotion leaves PREFERRED_LOC undefined rather than pinning the range to RAM.
+ * GPU faults are the only per-address GPU signal, and a range pinned to RAM is mapped for
+ * the GPU on its first fault and silent after that: whatever the GPU does with it, the engine
+ * never hears of it again. So a range that merely cooled down (or made room for a hotter one)
+ * goes home unpinned: if the GPU wants it back, it faults, the driver migrates it as it
+ * would by default, and the engine sees that. Pins stay where something asked for RAM: a
+ * hint, a drain, a quota, CPU heat, and a thrashing range held by the quarantine. */
+static bool demote_unpinned(const struct spm_move *m, enum spm_move_mode mode) {
+        return mode == SPM_MOVE_PLACE && m->to == SPM_LOC_SYSMEM &&
+               (m->reason == SPM_REASON_COLD || m->reason == SPM_REASON_DISPLACED);
+}
+
 /* Sends queued commands while the budget lasts; fails what cannot be sent. */
 static void pump(struct kfd_svm *k) {
         uint64_t now = now_usec();
@@ -169,10 +186,12 @@ static void pump(struct kfd_svm *k) {
                         continue;
                 }
                 /* In order: later moves wait for the earlier ones. A move bigger than the
-                 * budget leaves when the bucket is full. */
-                if (k->budget && k->tokens < MIN((double) p->move.length, (double) k->budget))
+                 * budget leaves when the bucket is full. A pin moves nothing. */
+                bool moves = p->mode != SPM_MOVE_PIN;
+                if (moves && k->budget &&
+                    k->tokens < MIN((double) p->move.length, (double) k->budget))
                         break;
-                if (p->move.to != SPM_LOC_SYSMEM && cooling(k, &p->move, now)) {
+                if (moves && p->move.to != SPM_LOC_SYSMEM && cooling(k, &p->move, now)) {
                         k->cooled++;
                         finish(k, i, -EAGAIN, 0);
                         continue;
@@ -183,6 +202,7 @@ static void pump(struct kfd_svm *k) {
                         .length = p->move.length, .to_gpu_id = to,
                         /* The GPU that used the data keeps its mapping either way. */
                         .access_gpu_id = to ? to : (from == UINT32_MAX ? 0 : from),
+                        .mode = demote_unpinned(&p->move, p->mode) ? SPM_MOVE_HOME : p->mode,
                 };
                 int r = to == UINT32_MAX ? -EINVAL : k->link.send(k->link.userdata, &c);
                 if (r < 0) {
@@ -191,16 +211,18 @@ static void pump(struct kfd_svm *k) {
                 }
                 p->sent_usec = now;
                 k->sent++;
-                if (k->budget)
+                if (moves && k->budget)
                         k->tokens -= (double) p->move.length;
                 i++;
         }
 }
 
-static int ks_submit(void *state, const struct spm_move *moves, size_t n, spm_move_done_fn done,
-                     void *userdata) {
+static int ks_submit_mode(void *state, const struct spm_move *moves, size_t n,
+                          enum spm_move_mode mode, spm_move_done_fn done, void *userdata) {
         struct kfd_svm *k = state;
 
+        if ((unsigned) mode >= _SPM_MOVE_MODE_MAX)
+                return -EINVAL;
         if (n > SIZE_MAX / sizeof(k->v[0]) - k->n)
                 return -ENOMEM;
         if (k->n + n > k->alloc) {
@@ -217,11 +239,16 @@ static int ks_submit(void *state, const struct spm_move *moves, size_t n, spm_mo
                 for (size_t i = 0; i < n; i++)
                         if ((moves[i].to == SPM_LOC_SYSMEM) == (pass == 0))
                                 k->v[k->n++] = (struct pending) {
-                                        .move = moves[i], .done = done, .userdata = userdata,
-                                        .id = k->next_id++,
+                                        .move = moves[i], .mode = mode, .done = done,
+                                        .userdata = userdata, .id = k->next_id++,
                                 };
         pump(k);
         return (int) MIN(n, (size_t) INT32_MAX);
+}
+
+static int ks_submit(void *state, const struct spm_move *moves, size_t n, spm_move_done_fn done,
+                     void *userdata) {
+        return ks_submit_mode(state, moves, n, SPM_MOVE_PLACE, done, userdata);
 }
 
 static void ks_report(void *state, const struct spm_agent_report *r) {
@@ -233,7 +260,9 @@ static void ks_report(void *state, const struct spm_agent_report *r) {
                         continue;
                 uint64_t moved = MIN(r->moved_bytes, p->move.length);
                 int status = r->status;
-                if (status == 0 && p->move.to != SPM_LOC_SYSMEM) {
+                if (p->mode == SPM_MOVE_PIN)
+                        moved = 0; /* nothing was asked to move; GPU faults may have */
+                else if (status == 0 && p->move.to != SPM_LOC_SYSMEM) {
                         /* The counters are the only truth: a VRAM prefetch can succeed with
                          * nothing moved. */
                         if (moved == 0) {
@@ -245,7 +274,7 @@ static void ks_report(void *state, const struct spm_agent_report *r) {
                 } else if (status == 0)
                         /* A prefetch to RAM always lands (the kernel evicts to RAM, never
                          * fails for room); the counters may have missed pages already there. */
-                        moved = r->preferred == 0 ? p->move.length : moved;
+                        moved = r->prefetch == 0 ? p->move.length : moved;
                 finish(k, i, status, status < 0 ? 0 : moved);
                 break;
         }
@@ -287,8 +316,9 @@ static void ks_describe(void *state, char *buf, size_t size) {
         snprintf(buf, size, "kfd-svm: %u GPUs, %zu waiting, %" PRIu64 " sent, %" PRIu64
                  " done (%" PRIu64 " partial), %" PRIu64 " failed (%" PRIu64 " not resident, %"
                  PRIu64 " timed out, %" PRIu64 " held back after VRAM was full), %" PRIu64
-                 " bytes", k->n_gpus, k->n, k->sent, k->done, k->partial, k->failed,
-                 k->not_resident, k->timed_out, k->cooled, k->bytes);
+                 " bytes, %" PRIu64 " quarantined ranges pinned", k->n_gpus, k->n, k->sent,
+                 k->done, k->partial, k->failed, k->not_resident, k->timed_out, k->cooled,
+                 k->bytes, k->pinned);
 }
 
 const struct spm_mover_ops spm_mover_kfd_svm = {
@@ -296,6 +326,7 @@ const struct spm_mover_ops spm_mover_kfd_svm = {
         .init = ks_init,
         .free = ks_free,
         .submit = ks_submit,
+        .submit_mode = ks_submit_mode,
         .describe = ks_describe,
         .report = ks_report,
         .process_gone = ks_process_gone,

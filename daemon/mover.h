@@ -20,6 +20,14 @@
 typedef void (*spm_move_done_fn)(void *userdata, const struct spm_move *m, int status,
                                  uint64_t moved_bytes);
 
+/* How a move is carried out where the mover can tell (kfd-svm: PREFERRED_LOC). */
+enum spm_move_mode {
+        SPM_MOVE_PLACE, /* move and pin there: driver faults neither pull it back nor away */
+        SPM_MOVE_HOME,  /* move to RAM, pin nothing: the driver's faults decide again (a reset) */
+        SPM_MOVE_PIN,   /* move nothing: pin where it is (a quarantined range, from == to) */
+        _SPM_MOVE_MODE_MAX,
+};
+
 /* kfd-svm: one migration command for the agent in process pid (io.spmtier.agent Command).
  * GPUs are KFD gpu_ids, 0 = system memory. */
 struct spm_agent_command {
@@ -27,6 +35,7 @@ struct spm_agent_command {
         uint32_t pid;
         uint64_t start, length;
         uint32_t to_gpu_id, access_gpu_id;
+        enum spm_move_mode mode;
 };
 
 /* kfd-svm: what the agent reported for a command (io.spmtier.agent Report). */
@@ -67,6 +76,11 @@ struct spm_mover_ops {
          * Returns how many were accepted, or a negative errno (nothing was accepted). */
         int (*submit)(void *state, const struct spm_move *moves, size_t n, spm_move_done_fn done,
                       void *userdata);
+        /* Optional: submit with a mode other than SPM_MOVE_PLACE (what submit does). A mover
+         * without it has nothing to pin: the manager then submits HOME moves plainly and
+         * skips PIN ones. */
+        int (*submit_mode)(void *state, const struct spm_move *moves, size_t n,
+                           enum spm_move_mode mode, spm_move_done_fn done, void *userdata);
         void (*describe)(void *state, char *buf, size_t size);
         /* Optional, for movers that work through agents (kfd-svm): */
         /* An agent reported a command's outcome (unknown ids are ignored: a restart). */

@@ -84,7 +84,8 @@ TEST(parse_maps_keeps_migratable) {
 TEST(promote_demote_verified) {
         setup();
         char *p = fk_map(4 * MiB);
-        struct spm_agent_move m = { (uintptr_t) p + 100, 4 * MiB - 100, 0x9c01, 0x9c01 };
+        struct spm_agent_move m = { .start = (uintptr_t) p + 100, .length = 4 * MiB - 100,
+                                    .to_gpu_id = 0x9c01, .access_gpu_id = 0x9c01 };
         struct spm_agent_outcome o;
         ASSERT_EQ(spm_agent_move(&topo, fk_root, &m, &o), 0);
         ASSERT_EQ(o.status, 0);
@@ -114,12 +115,43 @@ TEST(promote_demote_verified) {
         ASSERT_EQ_U(o.moved_bytes, 0);
 }
 
+TEST(home_unpinned_and_pin_only) {
+        setup();
+        char *p = fk_map(4 * MiB);
+        struct spm_agent_move m = { .start = (uintptr_t) p, .length = 4 * MiB, .to_gpu_id = 0x9c01,
+                                    .access_gpu_id = 0x9c01 };
+        struct spm_agent_outcome o;
+        ASSERT_EQ(spm_agent_move(&topo, fk_root, &m, &o), 0);
+        ASSERT_EQ_U(fk_resident(p, 4 * MiB, 2), 1024);
+        /* Home without a pin: in RAM, PREFERRED_LOC undefined again. */
+        m.to_gpu_id = 0;
+        m.preferred = SPM_AGENT_PREFER_NONE;
+        ASSERT_EQ(spm_agent_move(&topo, fk_root, &m, &o), 0);
+        ASSERT_EQ(o.status, 0);
+        ASSERT_EQ_U(o.preferred_gpu_id, UINT32_MAX);
+        ASSERT_EQ_U(o.prefetch_gpu_id, 0);
+        ASSERT_EQ_U(fk_resident(p, 4 * MiB, 0), 1024);
+        ASSERT_EQ_U(fk_get1(p, 4 * MiB, HSA_SVM_ATTR_PREFERRED_LOC, 0), INVALID_NODEID);
+        /* Pin only: PREFERRED_LOC set to the GPU, nothing moves. */
+        m.to_gpu_id = 0x9c01;
+        m.preferred = SPM_AGENT_PREFER_TARGET;
+        m.pin_only = true;
+        ASSERT_EQ(spm_agent_move(&topo, fk_root, &m, &o), 0);
+        ASSERT_EQ(o.status, 0);
+        ASSERT_EQ_U(o.moved_bytes, 0);
+        ASSERT_EQ_U(o.preferred_gpu_id, 0x9c01);
+        ASSERT_EQ_U(fk_resident(p, 4 * MiB, 0), 1024);
+        ASSERT_EQ_U(fk_get1(p, 4 * MiB, HSA_SVM_ATTR_PREFERRED_LOC, 0), 2);
+        ASSERT_EQ(fk.munmap(p, 4 * MiB), 0);
+}
+
 TEST(vram_full_promotion_is_detected) {
         setup();
         int bo = fk.vram_alloc(1, 30 * MiB);
         ASSERT_GT(bo, 0);
         char *p = fk_map(4 * MiB);
-        struct spm_agent_move m = { (uintptr_t) p, 4 * MiB, 0x2d5b, 0x2d5b };
+        struct spm_agent_move m = { .start = (uintptr_t) p, .length = 4 * MiB, .to_gpu_id = 0x2d5b,
+                                    .access_gpu_id = 0x2d5b };
         struct spm_agent_outcome o;
         ASSERT_EQ(spm_agent_move(&topo, fk_root, &m, &o), 0);
         ASSERT_EQ(o.status, 0);        /* the SET "succeeded"... */

@@ -123,16 +123,18 @@ e1=$(epoch)
 spm_log "hot range reached VRAM after $((e1 - e0)) epochs"
 spm_check "within 40 epochs" test $((e1 - e0)) -le 40
 
-# ---- 4. cold ones leave: b's set has gone cold; a's pinned 4 MiB need the room ----
+# ---- 4. cold ones leave: b's set has gone cold; c pins 58 MiB, which needs b's room ----
+# 64 MiB of VRAM (the engine keeps 1/16 of it free): 58 + 12 do not fit, so b's cold set goes.
 sleep 1
-spm_check_rc "a pins 4 MiB" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) pin-gpu --gpu 0
-spm_check "a's 4 MiB reach VRAM" wait_until 10 resident_is a 0 4 1024
-# Whether the engine displaced b's cold set or shrank a's share is its call (and timing
-# dependent on a loaded machine): logged, not asserted.
-spm_log "b's pages still in VRAM after a's pin: $(vram_pages b 0 12) of 3072"
-spm_check_rc "a unpins" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) pin-ram
-spm_check "a's 4 MiB are home" wait_until 10 resident_is a 0 4 0
-spm_check_rc "a's hint cleared" 0 spm_ctl hint "${A_PID[a]}" "${A_BASE[a]}" $((4 * MiB)) none
+actor_start c 60 -- --xnack 0
+spm_check "c's ranges are tracked" wait_until 5 has_ranges "${A_PID[c]}"
+spm_check_rc "c pins 58 MiB" 0 spm_ctl hint "${A_PID[c]}" "${A_BASE[c]}" $((58 * MiB)) pin-gpu --gpu 0
+spm_check "c's 58 MiB reach VRAM" wait_until 15 resident_is c 0 58 14848
+spm_check "b's cold set left VRAM (at most 2 MiB stay)" wait_until 5 resident_at_most b 0 12 512
+spm_check "the daemon agrees: b's cold set is in RAM" wait_until 2 \
+        test "$(tracked_at "${A_PID[b]}" gpu0)" -le $((2 * MiB))
+kill -TERM "${A_PID[c]}"
+spm_check "c's exit frees its ranges" wait_until 5 test "$(tracked "${A_PID[c]}")" -eq 0
 kill -TERM "${A_PID[b]}"
 spm_check "b's exit frees its ranges" wait_until 5 test "$(tracked "${A_PID[b]}")" -eq 0
 
@@ -168,6 +170,13 @@ for x in d e; do
 done
 spm_check "d gets its quota" wait_until 5 resident_is d 0 8 1024
 spm_check "e gets its quota" wait_until 5 resident_is e 0 8 1024
+# spmctl ranges --json: each range says whose it is, where it is and what the agent set, its
+# heat per accessor, its last move and its quarantine.
+spm_check_match "d's pinned range in ranges --json" "^ok" "$(ranges_json | spm_json "'ok' if any(
+        r['pid'] == ${A_PID[d]} and r['location'] == 'gpu0' and r['preferred'] == 'gpu0' and
+        r['moves'] >= 1 and r['last_move_usec'] > 0 and r['quarantined'] is False and
+        set(r['heat']) == {'cpu', 'gpu0'} and r['length'] > 0 and r['start'] > 0
+        for r in j['ranges']) else 'missing'")"
 sleep 1
 spm_check "d stays within 4 MiB" resident_at_most d 0 8 1024
 spm_check "e stays within 4 MiB" resident_at_most e 0 8 1024
@@ -188,8 +197,11 @@ migr=$(spm_ctl jobs --json | spm_json "[x['counters']['migrations'] for x in j['
 quar=$(ranges_json | spm_json "any(r['quarantined'] for r in j['ranges'] if r['pid'] == ${A_PID[f]})")
 spm_log "alternating pattern: the daemon moved f's range $migr times in 6 rounds, quarantined: $quar"
 spm_check "the ping-pong is detected (quarantine)" test "$quar" = true
-# Known open problem: the engine still re-settles the quarantined range after each TTM
-# eviction (see the move count above), so the move count is logged, not bounded here.
+# Unchecked, the daemon would bring the range back after every eviction: 6 promotions and
+# more. Quarantine must stop it within a couple of round trips.
+spm_check "the daemon's moves of f's range are bounded (<= 4 in 6 rounds)" test "$migr" -le 4
+spm_check_match "the held range is pinned where it is (PREFERRED_LOC)" \
+        "[1-9][0-9]* quarantined ranges pinned" "$(spm_ctl status)"
 kill -TERM "${A_PID[f]}"
 
 # ---- 8. agent death leaves no stuck state ----

@@ -157,6 +157,52 @@ TEST(commands_name_gpu_ids_and_results_reach_the_engine) {
         ASSERT_EQ(rec.n_done, 4);
 }
 
+TEST(modes_pin_home_and_cold_demotions) {
+        make_topology();
+        void *k = new_mover(1 * MiB, 0);
+        struct spm_move held = mv(10, 0x100000, 2 * MiB, SPM_LOC_GPU(0), SPM_LOC_GPU(0));
+        struct spm_move cold = mv(11, 0x100000, 2 * MiB, SPM_LOC_GPU(0), SPM_LOC_SYSMEM);
+        struct spm_move pinned = mv(12, 0x100000, 2 * MiB, SPM_LOC_GPU(0), SPM_LOC_SYSMEM);
+
+        held.reason = SPM_REASON_QUARANTINE;
+        cold.reason = SPM_REASON_COLD;
+        pinned.reason = SPM_REASON_PIN;
+        ASSERT_EQ(spm_mover_kfd_svm.submit_mode(k, &held, 1, _SPM_MOVE_MODE_MAX, rec_done, NULL),
+                  -EINVAL);
+        /* A pin moves nothing: it leaves at once, whatever the budget. */
+        ASSERT_EQ(spm_mover_kfd_svm.submit_mode(k, &held, 1, SPM_MOVE_PIN, rec_done, NULL), 1);
+        ASSERT_EQ(rec.n_sent, 1);
+        ASSERT_EQ(rec.sent[0].mode, SPM_MOVE_PIN);
+        ASSERT_EQ(rec.sent[0].to_gpu_id, 4369);
+        report(k, &rec.sent[0], 0, 4 * MiB, 4369); /* GPU faults moved something meanwhile */
+        ASSERT_EQ(rec.n_done, 1);
+        ASSERT_EQ(rec.status[0], 0);
+        ASSERT_EQ(rec.moved[0], 0);
+        /* A range that cooled down goes home unpinned; a hint's demotion is pinned. The 1 MiB
+         * budget lets a 2 MiB move leave only when the bucket is full. */
+        ASSERT_EQ(spm_mover_kfd_svm.submit(k, &cold, 1, rec_done, NULL), 1);
+        ASSERT_EQ(rec.n_sent, 2);
+        ASSERT_EQ(rec.sent[1].mode, SPM_MOVE_HOME);
+        ASSERT_EQ(rec.sent[1].to_gpu_id, 0);
+        ASSERT_EQ(spm_mover_kfd_svm.submit(k, &pinned, 1, rec_done, NULL), 1);
+        report(k, &rec.sent[1], 0, 2 * MiB, -1); /* PREFERRED_LOC undefined, PREFETCH_LOC 0 */
+        ASSERT_EQ(rec.status[1], 0);
+        ASSERT_EQ(rec.moved[1], 2 * MiB);
+        for (unsigned i = 0; i < 200 && rec.n_sent < 3; i++) {
+                usleep(20000);
+                spm_mover_kfd_svm.tick(k);
+        }
+        ASSERT_EQ(rec.n_sent, 3);
+        ASSERT_EQ(rec.sent[2].mode, SPM_MOVE_PLACE);
+        ASSERT_EQ(rec.sent[2].pid, 12);
+        /* A reset goes home unpinned by request. */
+        ASSERT_EQ(spm_mover_kfd_svm.submit_mode(k, &pinned, 1, SPM_MOVE_HOME, rec_done, NULL), 1);
+        spm_mover_kfd_svm.free(k);
+        ASSERT_EQ(rec.n_done, 4);
+        ASSERT_EQ(rec.status[2], -ECANCELED);
+        ASSERT_EQ(rec.status[3], -ECANCELED);
+}
+
 TEST(failures_timeouts_and_dead_agents) {
         void *k = new_mover(0, 1000);
         struct spm_move m[3] = {
