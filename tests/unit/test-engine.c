@@ -434,6 +434,23 @@ TEST(idle_residents_make_room_at_once) {
         fx_stop(&g);
 }
 
+/* The new-use correction lasts while the region is touched in every epoch: one touched in
+ * alternate epochs is plain EWMA heat after its first miss, and at this rate stays in RAM. */
+TEST(new_use_correction_ends_at_a_miss) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 3; k++) {
+                if (k != 1)
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), G2 / 64);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+        fx_stop(&f);
+}
+
 /* Plans are identical whatever order the observations of an epoch come in. */
 TEST(order_independence) {
         struct spm_access obs[48];
