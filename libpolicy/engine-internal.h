@@ -31,6 +31,13 @@
 #define REGION_QUARANTINED 0x02 /* ping-pong: no policy moves until stamp */
 #define REGION_FRESH       0x04 /* created by a split this epoch: not merged back yet */
 #define REGION_MOVED       0x08 /* last_move is valid */
+#define REGION_IDLE        0x10 /* was in steady use (touched 3+ epochs in a row and in ~7
+                                 * of 8 recent ones), then missed an epoch: its use has
+                                 * ended (cleared on a touch) */
+#define REGION_RUN_SHIFT   6    /* 0xc0: epochs touched in a row, saturating at 3 */
+#define REGION_RUN_MASK    0xc0
+#define REGION_NEW_USE     0x20 /* touched in every epoch since its first touch: its heat
+                                 * has filled only part of the EWMA window (heat_boost) */
 
 /* A region's hint byte: 0 = none, else (kind + 1) | gpu << 4. */
 #define HINT_BYTE(kind, gpu) ((uint8_t) (((unsigned) (kind) + 1) | ((unsigned) (gpu) << 4)))
@@ -137,6 +144,9 @@ struct spm_engine {
         uint64_t capacity[SPM_MAX_LOCS];
         int loc_gpu[SPM_MAX_LOCS];    /* the GPU whose home a location is, -1 for none */
         double epochs_per_half_life;
+        /* By reuse: 1 / the share of the heat's EWMA window that a region touched in
+         * every epoch since its first touch has filled (REGION_NEW_USE). */
+        float heat_boost[256];
 
         struct spm_jobrec **jobs;
         size_t n_jobs, n_jobs_alloc;

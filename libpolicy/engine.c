@@ -88,6 +88,14 @@ static int config_validate(const struct spm_engine_config *c) {
 static void engine_derive(struct spm_engine *e) {
         e->granule_shift = (unsigned) __builtin_ctzll(e->c.granule);
         e->epochs_per_half_life = (double) e->c.half_life_usec / (double) e->c.epoch_usec;
+        /* After n touched epochs reuse is 256 (1 - (7/8)^n) and the heat has filled
+         * 1 - 2^(-n / half-life) of its window: the same n gives one from the other. */
+        double first = 1.0 - exp2(-1.0 / e->epochs_per_half_life);
+        double k = (1.0 / e->epochs_per_half_life) / -log2(7.0 / 8.0);
+        for (unsigned u = 0; u < 256; u++) {
+                double fill = 1.0 - pow(1.0 - u / 256.0, k);
+                e->heat_boost[u] = (float) (1.0 / MAX(fill, first));
+        }
         for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                 for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
                         e->cost_us[a][l] = a < e->m.n_accessors && l < e->m.n_locs

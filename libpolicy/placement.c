@@ -30,6 +30,9 @@
 #define VICTIM_WALK 64
 #define KEY_PIN 1e30
 #define KEY_HINT_HOT 1e20
+#define STEADY_RUN 3            /* epochs touched in a row (REGION_RUN_MASK saturates here) */
+#define STEADY_REUSE 224        /* and reuse of ~16 epochs in a row, or ~7 in 8 for long */
+#define IDLE_PRICE (1.0 / 16)   /* what an idle region's heat still says about its future */
 
 struct item {
         double key;             /* candidates: density, higher first; victims: -density */
@@ -205,8 +208,28 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         int ret;
 
         /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
-         * reach 48. */
+         * reach 48. Also the epochs touched in a row, and two states they give:
+         * - idle: a region in steady use (touched 3+ epochs in a row and in ~7 of 8) that
+         *   misses an epoch has ended its use (a phase moved on); its decayed heat would
+         *   keep it in VRAM for half-lives, so as a victim it is priced at IDLE_PRICE;
+         * - a new use: touched in every epoch since its first touch. Its heat has filled
+         *   only part of the EWMA window and is corrected for it (heat_boost), so a new hot
+         *   set is scored at its rate from its first epoch on; after its first miss it is
+         *   plain EWMA heat for good. */
         bool touched = r->flags & REGION_TOUCHED;
+        unsigned run = (r->flags & REGION_RUN_MASK) >> REGION_RUN_SHIFT;
+        bool steady = run >= STEADY_RUN && r->reuse >= STEADY_REUSE;
+        run = touched ? MIN(run + 1, (unsigned) STEADY_RUN) : 0;
+        r->flags = (uint8_t) ((r->flags & ~REGION_RUN_MASK) | (run << REGION_RUN_SHIFT));
+        if (touched)
+                r->flags &= (uint8_t) ~REGION_IDLE;
+        else if (steady)
+                r->flags |= REGION_IDLE;
+        if (touched && r->reuse == 0)
+                r->flags |= REGION_NEW_USE;
+        else if (!touched)
+                r->flags &= (uint8_t) ~REGION_NEW_USE;
+        bool new_use = r->flags & REGION_NEW_USE;
         unsigned u = r->reuse - r->reuse / 8u + (touched ? 32u : 0u);
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
@@ -240,13 +263,14 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
 
-        /* 4c. rates per accessor; a cold hint zeroes the GPUs', a streaming one keeps them
-         * out of the saving. */
+        /* 4c. rates per accessor (a new use's corrected); a cold hint zeroes the GPUs', a
+         * streaming one keeps them out of the saving. */
         double rate[SPM_MAX_ACCESSORS], sum = 0;
         unsigned n_acc = e->m.n_accessors;
         struct rates rt = { .rate = rate };
+        double rate_k = x->rate_k * (new_use ? e->heat_boost[r->reuse] : 1.0f);
         for (unsigned a = 0; a < n_acc; a++) {
-                rate[a] = r->heat[a] * x->rate_k;
+                rate[a] = r->heat[a] * rate_k;
                 if (a != SPM_ACC_CPU && (hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING))
                         rate[a] = 0;
                 sum += rate[a];
@@ -303,6 +327,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         if (rt.acc[k] != SPM_ACC_CPU)
                                 gpu_rate += rate[rt.acc[k]];
                 double price = x->H * f * (c_ram - c_cur);
+                if (r->flags & REGION_IDLE)
+                        price *= IDLE_PRICE;
                 double cost = migrate_cost(e, bytes) +
                               (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
                 ret = vec_push(&x->victims[cur], &(struct item) {

@@ -225,7 +225,12 @@ TEST(no_move_without_payoff) {
                 bool moves;
         } table[] = {
                 { G2 / 64, 1, false },          /* streamed once: one sweep, no reuse */
-                { 4 * G2 / 64, 1, false },      /* intense but seen in one epoch only */
+                /* Intense, seen in one epoch only: a new use is scored at its exact rate
+                 * (heat corrected for the EWMA window it has filled), and a quarter of the
+                 * horizon at 4 sweeps an epoch pays twice the copy. Before the correction
+                 * the EWMA read 1/6 of the rate and this stayed in RAM. */
+                { 4 * G2 / 64, 1, true },
+                { 4 * G2 / 64 / 8, 1, false },  /* the same, saving less than it costs */
                 { G2 / 64 / 16, 10, false },    /* lukewarm: saves less than it costs */
                 { G2 / 64, 6, true },           /* one sweep every epoch: pays quickly */
                 { 4 * G2 / 64, 3, true },
@@ -385,6 +390,64 @@ TEST(full_vram_swaps_and_charges_the_victim) {
                 fx_touch(&f, 6, SPM_ACC_GPU(0), 2 * G2 / 64 + 100);
                 ASSERT_EQ(fx_epoch(&f), 0);
         }
+        fx_stop(&f);
+}
+
+/* A phase change: the residents, touched every epoch, stop; a new pair starts at half their
+ * rate. The old pair is idle after one missed epoch and makes room at once, although its
+ * decayed heat is still above the newcomers'; the new pair is scored at its exact rate. */
+TEST(idle_residents_make_room_at_once) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 2, 1);
+        for (unsigned k = 0; k < 20; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 32 * G2 / 64);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 32 * G2 / 64);
+                fx_epoch(&f);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+        fx_touch(&f, 5, SPM_ACC_GPU(0), 16 * G2 / 64);
+        fx_touch(&f, 6, SPM_ACC_GPU(0), 16 * G2 / 64);
+        ASSERT_EQ(fx_epoch(&f), 2); /* each pair coalesced into one move */
+        fx_check_plan(&f, 0);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 5 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 6 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_SYSMEM);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+
+        /* A region touched in most epochs but not all is not idle after one miss. */
+        struct fx g = {};
+        fx_config(&g);
+        fx_start(&g, 8, 1, 1);
+        for (unsigned k = 0; k < 16; k++) {
+                if (k % 3 != 2)
+                        fx_touch(&g, 0, SPM_ACC_GPU(0), 32 * G2 / 64);
+                if (k >= 14)
+                        fx_touch(&g, 5, SPM_ACC_GPU(0), 16 * G2 / 64);
+                fx_epoch(&g);
+        }
+        ASSERT_EQ(fx_loc_of(&g, BASE), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&g, BASE + 5 * G2), SPM_LOC_SYSMEM);
+        fx_stop(&f);
+        fx_stop(&g);
+}
+
+/* The new-use correction lasts while the region is touched in every epoch: one touched in
+ * alternate epochs is plain EWMA heat after its first miss, and at this rate stays in RAM. */
+TEST(new_use_correction_ends_at_a_miss) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 3; k++) {
+                if (k != 1)
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), G2 / 64);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
         fx_stop(&f);
 }
 
