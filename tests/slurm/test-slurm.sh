@@ -187,6 +187,16 @@ env | grep -E "^(LD_PRELOAD|SPMTIER_)" | sort >"$OUT/$SLURM_JOB_ID.env" || true
 last_job() {
         squeue -h --states=all -u "${1:-root}" -o %i 2>/dev/null | sort -n | tail -n 1
 }
+# Waits up to $2 s (default 30) until job $1 has left the queue (the epilog has run).
+wait_job_gone() {
+        local i
+        for ((i = 0; i < ${2:-30} * 10; i++)); do
+                [[ -z $(squeue -h -j "$1" -o %i 2>/dev/null) ]] && return 0
+                sleep 0.1
+        done
+        spm_log "job $1 still queued: $(squeue -h -j "$1" -o '%i %T %R' 2>&1)"
+        return 1
+}
 # Job $1's lease as its task saw it: a Python expression over its "jobs --json".
 lease() {
         spm_slurm_jobs "$R/out/$1.jobs" | spm_json "$2"
@@ -230,6 +240,8 @@ spm_check "without a quota, more than 8M of it in VRAM" spm_wait_until 10 worklo
 touch "$R/out/$j.go"
 wait "$srun1"
 spm_check "srun --spm-policy=spmtier exits 0" test $? = 0
+# srun returns when the job's step ends; the epilog may still be running.
+spm_check "the job ends" wait_job_gone "$j"
 spm_check_match "the workload ran" '"total_usec"' "$(cat "$R/out/srun1.out")"
 spm_check "the agent was in the task" test "$(cat "$R/out/$j.agent")" -ge 1
 spm_check_match "LD_PRELOAD is the agent" "^LD_PRELOAD=$AGENT\$" "$(cat "$R/out/$j.env")"
@@ -259,16 +271,6 @@ spm_check_match "both KFD gpu_ids" "Job $j registered: .*; KFD gpu_ids 4369,4642
 spm_check "the agent was in the task" test "$(cat "$R/out/$j.agent")" -ge 1
 
 # ---- 3. sbatch with a policy and a quota ---------------------------------------------------
-# Waits up to $2 s (default 30) until job $1 has left the queue (the epilog has run).
-wait_job_gone() {
-        local i
-        for ((i = 0; i < ${2:-30} * 10; i++)); do
-                [[ -z $(squeue -h -j "$1" -o %i 2>/dev/null) ]] && return 0
-                sleep 0.1
-        done
-        spm_log "job $1 still queued: $(squeue -h -j "$1" -o '%i %T %R' 2>&1)"
-        return 1
-}
 spm_check_rc "sbatch --spm-policy=none --spm-vram-quota=512M" 0 sbatch --parsable \
         --gres=gpu:1 --spm-policy=none --spm-vram-quota=512M -o "$R/out/%j.out" \
         --wrap "$JOB $WL --json"
@@ -284,7 +286,8 @@ spm_check "summary keeps policy and quota" test \
 
 # ---- 4. two jobs share GPU 0 (shards), each with a quota below its hot set ----------------
 # Each job runs the 16 MiB hot set against an 8 MiB quota: spmtierd moves each job's ranges
-# through its agent, and no poll of its ranges may find more than 8 MiB of a job in VRAM.
+# through its agent, and no poll may find more than 8 MiB of a job in VRAM, neither in
+# spmtierd's ranges nor in the fake KFD's per-process VRAM (sysfs proc/<pid>/vram_<gpu_id>).
 spm_check_rc "sbatch shard A" 0 sbatch --parsable --gres=shard:1 --spm-vram-quota=8M \
         -o "$R/out/%j.out" --wrap "$JOB $LOOP"
 ja=$SPM_OUT
@@ -317,8 +320,11 @@ spm_check "both jobs' ranges reached VRAM" spm_wait_until 20 quota_poll
 spm_log "VRAM bytes of A and B, highest over $(wc -l <"$R/out/quota.polls") polls: spmtierd's ranges" \
         "$(awk '$1 > a { a = $1 } $2 > b { b = $2 } $3 > c { c = $3 } $4 > d { d = $4 }
                 END { print a + 0, b + 0 ", the fake KFD", c + 0, d + 0 }' "$R/out/quota.polls")"
-spm_check "no poll found a job above its 8M quota" \
+spm_check "no poll of spmtierd's ranges found a job above its 8M quota" \
         awk '$1 > 8388608 || $2 > 8388608 { bad = 1 } END { exit bad }' "$R/out/quota.polls"
+# The truth behind the ranges: the driver's (the fake KFD's) VRAM of the jobs' processes.
+spm_check "nor did the fake KFD's sysfs" \
+        awk '$3 > 8388608 || $4 > 8388608 { bad = 1 } END { exit bad }' "$R/out/quota.polls"
 spm_check "job A's workload joined its lease" spm_wait_until 10 workload_attached "$ja"
 spm_check "job B's workload joined its lease" spm_wait_until 10 workload_attached "$jb"
 before=$(spm_ctl --json jobs)
@@ -342,6 +348,7 @@ spm_check "jobs --json lists both as finished" test "$(spm_ctl --json jobs | spm
 spm_check_rc "srun as nobody" 0 runuser -u nobody -- srun --chdir=/ --gres=gpu:1 \
         --spm-policy=spmtier bash -c "$JOB $WL"
 j=$(last_job nobody)
+spm_check "nobody's job ends" wait_job_gone "$j"
 spm_check "nobody's task had the agent" test "$(cat "$R/out/$j.agent")" -ge 1
 spm_check "nobody's lease as nobody saw it: uid 65534" test \
         "$(lease "$j" '[[x["id"], x["uid"]] for x in j["jobs"]]')" = "[[$j, 65534]]"
@@ -402,6 +409,7 @@ spm_check "the node resumes" wait_node idle
 spm_check_rc "srun in strict mode with the daemon up" 0 srun --gres=gpu:1 bash -c "$JOB"
 j=$(last_job)
 spm_check "tiered again" test "$(cat "$R/out/$j.agent")" -ge 1
+spm_check "the job ends" wait_job_gone "$j"
 spm_check "summary after the restart" test -s "$SPM_STATE/jobs/$j.json"
 
 spm_done
