@@ -272,6 +272,19 @@ spm_wait_line() {
         return 1
 }
 
+# spm_wait_until SECONDS CMD... : polls CMD every 50 ms for up to SECONDS x SPM_WAIT_SCALE
+# (default 4: a shared 2-core machine under load stretches the daemon's epochs; a pass returns
+# at once), then runs it a last time.
+spm_wait_until() {
+        local deadline=$((SECONDS + $1 * ${SPM_WAIT_SCALE:-4}))
+        shift
+        while ((SECONDS < deadline)); do
+                "$@" && return 0
+                sleep 0.05
+        done
+        "$@"
+}
+
 # Writes a config for a modelled node with $1 GPUs (default 2): jobs can then
 # name GPUs, and Drain and GPU hints have somewhere to go. Extra lines ($2...) follow.
 spm_gpu_config() {

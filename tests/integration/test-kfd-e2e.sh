@@ -76,17 +76,7 @@ vram_pages() {
         v=$(actor "$1" resident "$2" "$3" | cut -d' ' -f2)
         [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo -1
 }
-# wait_until SECONDS CMD... : polls CMD every 50 ms for SECONDS x SPM_WAIT_SCALE (default 4:
-# a shared 2-core machine under load stretches the daemon's epochs; a pass returns at once).
-wait_until() {
-        local deadline=$((SECONDS + $1 * ${SPM_WAIT_SCALE:-4}))
-        shift
-        while ((SECONDS < deadline)); do
-                "$@" && return 0
-                sleep 0.05
-        done
-        "$@"
-}
+wait_until() { spm_wait_until "$@"; } # lib.sh: SECONDS x SPM_WAIT_SCALE
 ranges_json() { spm_ctl ranges --json; }
 # Bytes the daemon tracks for pid (any location) / at a location.
 tracked() { ranges_json | spm_json "sum(r['length'] for r in j['ranges'] if r['pid'] == $1)"; }

@@ -29,7 +29,7 @@ run() {
 }
 prolog() { run prolog SLURM_JOB_UID=1000 "$@"; }
 marker() { echo "$SPM_TMP/run/slurm/job-$1"; }
-lease_ids() { spm_ctl --json jobs | spm_json '[x["id"] for x in j["jobs"]]'; }
+lease_ids() { spm_slurm_jobs | spm_json '[x["id"] for x in j["jobs"]]'; }
 
 # A good prolog: lease, marker with both gpu_ids (0x1111, 0x1222 on the fake).
 spm_check_rc "prolog" 0 prolog SLURM_JOB_ID=10 SLURM_JOB_GPUS=1,0 SPANK_SPM_VRAM_QUOTA=1048576

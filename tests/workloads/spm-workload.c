@@ -109,6 +109,11 @@ static void usage(void) {
                         "                    [--sleep-ms N] [--profile NAME] [--json]\n");
 }
 
+/* --prefer-ram also sets PREFERRED_LOC to system memory on the buffer (hipMemAdvise
+ * SetPreferredLocation CPU): with XNACK on, a GPU fault then only maps the page, and nothing
+ * but an explicit prefetch (spmtier's agent) brings data into VRAM. */
+static bool prefer_ram;
+
 static int parse_uint(const char *s, const char *what, unsigned long *ret) {
         char *end;
         errno = 0;
@@ -127,6 +132,7 @@ int main(int argc, char **argv) {
         const char *profile = "mi250x-gcd";
         bool json = false, sweep = true;
         static const struct option opts[] = {
+                { "prefer-ram", no_argument, NULL, 'R' },
                 { "size", required_argument, NULL, 's' }, { "hot", required_argument, NULL, 'h' },
                 { "phases", required_argument, NULL, 'p' }, { "iters", required_argument, NULL, 'i' },
                 { "passes", required_argument, NULL, 'n' }, { "gpu", required_argument, NULL, 'g' },
@@ -138,6 +144,7 @@ int main(int argc, char **argv) {
         for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
                 int r = 0;
                 switch (c) {
+                case 'R': prefer_ram = true; break;
                 case 's': r = parse_uint(optarg, "size", &size_mb); break;
                 case 'h': r = parse_uint(optarg, "hot", &hot_mb); break;
                 case 'p': r = parse_uint(optarg, "phases", &phases); break;
@@ -190,6 +197,11 @@ int main(int argc, char **argv) {
         char *buf = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (buf == MAP_FAILED) {
                 perror("spm-workload: mmap");
+                return 1;
+        }
+        HSA_SVM_ATTRIBUTE home = { HSA_SVM_ATTR_PREFERRED_LOC, 0 };
+        if (prefer_ram && hsaKmtSVMSetAttr(buf, size, 1, &home) != HSAKMT_STATUS_SUCCESS) {
+                fprintf(stderr, "spm-workload: hsaKmtSVMSetAttr(PREFERRED_LOC) failed\n");
                 return 1;
         }
         /* hipMallocManaged + hipMemAdvise(AccessedBy): the GPU may map it, data starts in RAM. */
