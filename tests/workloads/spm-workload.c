@@ -24,7 +24,7 @@
  *
  *   FAKEKFD_ROOT=... LD_LIBRARY_PATH=build/fakekfd spm-workload [--size MiB] [--hot MiB]
  *       [--phases N] [--iters N] [--passes N] [--stream MiB] [--stream-size MiB] [--no-sweep] [--gpu NODE]
- *       [--xnack 0|1] [--sleep-ms N] [--profile NAME] [--json]
+ *       [--xnack 0|1] [--prefer-ram] [--sleep-ms N] [--profile NAME] [--json]
  */
 
 #include <dlfcn.h>
@@ -106,7 +106,7 @@ static void charge(const struct spm_machine *m, unsigned accessor, const struct 
 static void usage(void) {
         fprintf(stderr, "usage: spm-workload [--size MiB] [--hot MiB] [--phases N] [--iters N] [--passes N]\n"
                         "                    [--stream MiB] [--stream-size MiB] [--no-sweep] [--gpu NODE] [--xnack 0|1]\n"
-                        "                    [--sleep-ms N] [--profile NAME] [--json]\n");
+                        "                    [--prefer-ram] [--sleep-ms N] [--profile NAME] [--json]\n");
 }
 
 /* --prefer-ram also sets PREFERRED_LOC to system memory on the buffer (hipMemAdvise
