@@ -33,6 +33,8 @@
 #define STEADY_RUN 3            /* epochs touched in a row (REGION_RUN_MASK saturates here) */
 #define STEADY_REUSE 224        /* and reuse of ~16 epochs in a row, or ~7 in 8 for long */
 #define IDLE_PRICE (1.0 / 16)   /* what an idle region's heat still says about its future */
+#define FAULT_HOLD 4            /* faults only: a resident region's GPU heat fades this many
+                                 * times slower (step 4a') */
 
 struct item {
         double key;             /* candidates: density, higher first; victims: -density */
@@ -120,6 +122,9 @@ struct epoch_ctx {
         struct spm_engine *e;
         struct spm_plan *plan;
         double rate_k;                  /* stored heat -> accesses per epoch */
+        double fault_hold_k;            /* > 1 when faults are the only GPU signal: what a
+                                         * resident region's GPU heat is multiplied by this
+                                         * epoch so it fades FAULT_HOLD times slower */
         double H;
         uint64_t in_budget[SPM_MAX_LOCS], out_budget[SPM_MAX_LOCS];
         bool ram_binds;                 /* location 0 can fill up (or a quota there bind)
@@ -216,6 +221,18 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          *   only part of the EWMA window and is corrected for it (heat_boost), so a new hot
          *   set is scored at its rate from its first epoch on; after its first miss it is
          *   plain EWMA heat for good. */
+        /* 4a'. Faults as the only GPU signal (config fault_accesses, the daemon on kfd-smi):
+         * a granule faults once and then stays mapped, so a region resident at the home of a
+         * GPU that heated it cannot show that GPU's use. Silence there is no evidence of
+         * cold: its heat for that GPU fades FAULT_HOLD times slower, and it counts as touched
+         * (no idle victim, its reuse kept). It still ages, so a newer fault outranks it. */
+        if (x->fault_hold_k > 1.0) {
+                int g = e->loc_gpu[r->loc];
+                if (g >= 0 && r->heat[SPM_ACC_GPU(g)] > 0) {
+                        r->heat[SPM_ACC_GPU(g)] *= (float) x->fault_hold_k;
+                        r->flags |= REGION_TOUCHED;
+                }
+        }
         bool touched = r->flags & REGION_TOUCHED;
         unsigned run = (r->flags & REGION_RUN_MASK) >> REGION_RUN_SHIFT;
         bool steady = run >= STEADY_RUN && r->reuse >= STEADY_REUSE;
@@ -695,6 +712,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
 
         /* 4. Score every region (one linear pass). */
         x.rate_k = (1.0 - exp2(-1.0 / e->epochs_per_half_life)) / e->scale;
+        x.fault_hold_k = e->c.fault_accesses > 0
+                ? exp2((double) dt / (double) e->c.half_life_usec * (1.0 - 1.0 / FAULT_HOLD))
+                : 1.0;
         x.H = e->c.horizon_epochs;
         uint64_t budget = e->c.migrate_budget_bytes
                 ? e->c.migrate_budget_bytes

@@ -173,6 +173,10 @@ spm_check "e stays within 4 MiB" resident_at_most e 0 8 1024
 
 # ---- 7. no ping-pong on an alternating pattern ----
 # f's range is hot on the GPU; a VRAM BO evicts it (TTM), it comes back, is evicted again...
+# d's and e's pins are frozen meanwhile: f's BO evicts them too, and their retries would take
+# the epochs' migration budget that f's single fault per round has to win.
+spm_check_rc "freeze job 101" 0 spm_ctl freeze --job 101
+spm_check_rc "freeze job 102" 0 spm_ctl freeze --job 102
 actor_start f 4 -- --xnack 1 --prefer-ram
 spm_check "f's ranges are tracked" wait_until 5 has_ranges "${A_PID[f]}"
 for i in 1 2 3 4 5 6; do
@@ -193,6 +197,8 @@ spm_check "the daemon's moves of f's range are bounded (<= 4 in 6 rounds)" test 
 spm_check_match "the held range is pinned where it is (PREFERRED_LOC)" \
         "[1-9][0-9]* quarantined ranges pinned" "$(spm_ctl status)"
 kill -TERM "${A_PID[f]}"
+spm_check_rc "thaw job 101" 0 spm_ctl thaw --job 101
+spm_check_rc "thaw job 102" 0 spm_ctl thaw --job 102
 
 # ---- 8. agent death leaves no stuck state ----
 kill -KILL "${A_PID[a]}"

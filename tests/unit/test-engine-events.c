@@ -323,6 +323,57 @@ TEST(gpu_faults_and_driver_evictions) {
         fx_stop(&f);
 }
 
+/* GPU heat of the region holding addr, per the engine (accesses per epoch). */
+static double gpu0_heat_at(struct fx *f, uint64_t addr) {
+        struct region_list *l = malloc(sizeof(*l));
+        double h = -1;
+
+        ASSERT_NOT_NULL(l);
+        fx_regions(f, l);
+        for (size_t i = 0; i < l->n; i++)
+                if (addr >= l->r[i].start && addr < l->r[i].start + l->r[i].length)
+                        h = l->r[i].heat[SPM_ACC_GPU(0)];
+        free(l);
+        return h;
+}
+
+/* Faults as the only GPU signal: a granule the driver faulted into VRAM cannot fault again
+ * while it stays there, so its heat fades slowly (step 4a') instead of at the half-life; once
+ * the driver evicts it, silence means cold again. Without fault_accesses (direct access
+ * counts, the simulator) heat fades at the half-life wherever the region is. */
+TEST(fault_heat_holds_while_resident) {
+        for (int faults_only = 0; faults_only < 2; faults_only++) {
+                struct fx f = {};
+
+                fx_config(&f);
+                f.c.fault_accesses = faults_only ? 200000 : 0;
+                fx_start(&f, 4, 4, 1);
+                if (faults_only)
+                        ASSERT_OK(spm_engine_gpu_fault(f.e, PID, BASE, G2, 0, true));
+                else {
+                        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_GPU(0)));
+                        fx_touch(&f, 0, SPM_ACC_GPU(0), 200000);
+                }
+                fx_epoch(&f);
+                double h0 = gpu0_heat_at(&f, BASE);
+                ASSERT_TRUE(h0 > 0);
+                for (unsigned k = 0; k < 12; k++) /* three half-lives */
+                        fx_epoch(&f);
+                double h12 = gpu0_heat_at(&f, BASE);
+                ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
+                if (faults_only)
+                        ASSERT_TRUE(h12 > 0.5 * h0);   /* 4x slower: 2^-(3/4) = 0.59 */
+                else
+                        ASSERT_TRUE(h12 < 0.15 * h0);  /* 2^-3 = 0.125 */
+                /* TTM evicts it: from then on it fades at the half-life. */
+                ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_SYSMEM));
+                for (unsigned k = 0; k < 12; k++)
+                        fx_epoch(&f);
+                ASSERT_TRUE(gpu0_heat_at(&f, BASE) < 0.15 * h12);
+                fx_stop(&f);
+        }
+}
+
 TEST(drain_moves_everything_back) {
         struct fx f = {};
         struct spm_engine_stats st;
