@@ -33,6 +33,9 @@
 #define STEADY_RUN 3            /* epochs touched in a row (REGION_RUN_MASK saturates here) */
 #define STEADY_REUSE 224        /* and reuse of ~16 epochs in a row, or ~7 in 8 for long */
 #define IDLE_PRICE (1.0 / 16)   /* what an idle region's heat still says about its future */
+#define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
+#define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
+                                 * has some (new_use_learn()) */
 
 struct item {
         double key;             /* candidates: density, higher first; victims: -density */
@@ -198,6 +201,22 @@ static double cost_at(const struct spm_engine *e, const struct rates *rt, unsign
         return c;
 }
 
+/* Of the bytes of a process's new uses (regions touched for the first time), the share that
+ * was touched again in the next epoch, over the recent epochs that had new uses: the odds that
+ * a region seen in one epoch is in use, not a stream passing by. A process that streams
+ * learns ~0, one that starts phases or tiles learns ~1. */
+static double new_use_odds(const struct spm_process *p) {
+        return p->new_seen > 0 ? p->new_again / p->new_seen : 0;
+}
+
+static void new_use_learn(struct spm_process *p) {
+        if (p->new_seen_epoch == 0)
+                return;
+        p->new_seen = p->new_seen * NEW_USE_MEMORY + (double) p->new_seen_epoch;
+        p->new_again = p->new_again * NEW_USE_MEMORY + (double) p->new_again_epoch;
+        p->new_seen_epoch = p->new_again_epoch = 0;
+}
+
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
  * candidate (it wants to move) and/or a victim (it sits in VRAM and could make room). */
 static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
@@ -217,6 +236,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          *   set is scored at its rate from its first epoch on; after its first miss it is
          *   plain EWMA heat for good. */
         bool touched = r->flags & REGION_TOUCHED;
+        /* The epoch after a new use's first: does it go on? (new_use_odds()) */
+        if ((r->flags & REGION_NEW_USE) && r->reuse == FIRST_TOUCH_REUSE) {
+                p->new_seen_epoch += region_bytes(r);
+                if (touched)
+                        p->new_again_epoch += region_bytes(r);
+        }
         unsigned run = (r->flags & REGION_RUN_MASK) >> REGION_RUN_SHIFT;
         bool steady = run >= STEADY_RUN && r->reuse >= STEADY_REUSE;
         run = touched ? MIN(run + 1, (unsigned) STEADY_RUN) : 0;
@@ -280,7 +305,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT && !new_quarantine && !x->ram_binds)
                 return 0;
-        double f = r->reuse >= 48 ? 1.0 : 0.25;
+        double f = r->reuse >= 48 ? 1.0
+                   : new_use && r->reuse == FIRST_TOUCH_REUSE ? MAX(0.25, new_use_odds(p))
+                   : 0.25;
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
@@ -713,6 +740,8 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                                         goto finish;
                         }
                 }
+        for (size_t i = 0; i < e->n_procs; i++)
+                new_use_learn(e->procs[i]);
 
         /* 5. Select: only the best candidates and the cheapest victims that the budget could
          * ever move get sorted. */
