@@ -33,6 +33,7 @@
 #define STEADY_RUN 3            /* epochs touched in a row (REGION_RUN_MASK saturates here) */
 #define STEADY_REUSE 224        /* and reuse of ~16 epochs in a row, or ~7 in 8 for long */
 #define IDLE_PRICE (1.0 / 16)   /* what an idle region's heat still says about its future */
+#define INTERMITTENT_SHARE 0.5 /* of the horizon, for a candidate out of a run of uses */
 #define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
 #define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
                                  * has some (new_use_learn()) */
@@ -441,6 +442,11 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         return 0;
                 c.to = (uint8_t) best;
                 c.gain = x->H * f * (c_cur - c_best);
+                /* Out of a run of uses (not touched both in this epoch and the one before),
+                 * a new use excepted: intermittent, or over. Its use is less sure to last
+                 * than a run's, and a swap for it is less sure to pay. */
+                if (run < 2 && !new_use)
+                        c.gain *= INTERMITTENT_SHARE;
                 if (c.gain <= e->c.hysteresis * c.cost)
                         return 0;
                 c.key = c.gain / (double) bytes;
