@@ -123,6 +123,11 @@ struct spm_process {
         struct spm_hint_entry *hints; /* in order of arrival; later ones win */
         size_t n_hints, n_hints_alloc;
         bool hints_dirty;
+        /* Bytes of new uses (regions touched for the first time) seen in the epoch after
+         * their first, and of those touched again then: decayed sums over the epochs that
+         * had some (placement.c, step 4a). Their ratio is the odds that a new use goes on. */
+        double new_seen, new_again;
+        uint64_t new_seen_epoch, new_again_epoch;
 };
 
 /* A partial access waiting for the regions to be cut at its edges (observe.c). */

@@ -35,6 +35,10 @@
 #define IDLE_PRICE (1.0 / 16)   /* what an idle region's heat still says about its future */
 #define FAULT_HOLD 4            /* faults only: a resident region's GPU heat fades this many
                                  * times slower (step 4a') */
+#define INTERMITTENT_SHARE 0.5 /* of the horizon, for a candidate out of a run of uses */
+#define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
+#define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
+                                 * has some (new_use_learn()) */
 
 struct item {
         double key;             /* candidates: density, higher first; victims: -density */
@@ -203,6 +207,22 @@ static double cost_at(const struct spm_engine *e, const struct rates *rt, unsign
         return c;
 }
 
+/* Of the bytes of a process's new uses (regions touched for the first time), the share that
+ * was touched again in the next epoch, over the recent epochs that had new uses: the odds that
+ * a region seen in one epoch is in use, not a stream passing by. A process that streams
+ * learns ~0, one that starts phases or tiles learns ~1. */
+static double new_use_odds(const struct spm_process *p) {
+        return p->new_seen > 0 ? p->new_again / p->new_seen : 0;
+}
+
+static void new_use_learn(struct spm_process *p) {
+        if (p->new_seen_epoch == 0)
+                return;
+        p->new_seen = p->new_seen * NEW_USE_MEMORY + (double) p->new_seen_epoch;
+        p->new_again = p->new_again * NEW_USE_MEMORY + (double) p->new_again_epoch;
+        p->new_seen_epoch = p->new_again_epoch = 0;
+}
+
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
  * candidate (it wants to move) and/or a victim (it sits in VRAM and could make room). */
 static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
@@ -234,6 +254,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 }
         }
         bool touched = r->flags & REGION_TOUCHED;
+        /* The epoch after a new use's first: does it go on? (new_use_odds()) */
+        if ((r->flags & REGION_NEW_USE) && r->reuse == FIRST_TOUCH_REUSE) {
+                p->new_seen_epoch += region_bytes(r);
+                if (touched)
+                        p->new_again_epoch += region_bytes(r);
+        }
         unsigned run = (r->flags & REGION_RUN_MASK) >> REGION_RUN_SHIFT;
         bool steady = run >= STEADY_RUN && r->reuse >= STEADY_REUSE;
         run = touched ? MIN(run + 1, (unsigned) STEADY_RUN) : 0;
@@ -297,7 +323,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         if (sum <= 0 && cur == SPM_LOC_SYSMEM && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT && !new_quarantine && !x->ram_binds)
                 return 0;
-        double f = r->reuse >= 48 ? 1.0 : 0.25;
+        double f = r->reuse >= 48 ? 1.0
+                   : new_use && r->reuse == FIRST_TOUCH_REUSE ? MAX(0.25, new_use_odds(p))
+                   : 0.25;
 
         /* 4d. cost per epoch at the current location and at every location worth a look:
          * RAM and the homes of the accessors that touch it. */
@@ -431,6 +459,11 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         return 0;
                 c.to = (uint8_t) best;
                 c.gain = x->H * f * (c_cur - c_best);
+                /* Out of a run of uses (not touched both in this epoch and the one before),
+                 * a new use excepted: intermittent, or over. Its use is less sure to last
+                 * than a run's, and a swap for it is less sure to pay. */
+                if (run < 2 && !new_use)
+                        c.gain *= INTERMITTENT_SHARE;
                 if (c.gain <= e->c.hysteresis * c.cost)
                         return 0;
                 c.key = c.gain / (double) bytes;
@@ -733,6 +766,8 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                                         goto finish;
                         }
                 }
+        for (size_t i = 0; i < e->n_procs; i++)
+                new_use_learn(e->procs[i]);
 
         /* 5. Select: only the best candidates and the cheapest victims that the budget could
          * ever move get sorted. */

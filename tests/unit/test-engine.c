@@ -253,6 +253,52 @@ TEST(no_move_without_payoff) {
         }
 }
 
+/* A region seen in one epoch only is discounted as a stream passing by (f = 1/4), unless its
+ * process's earlier new uses went on in the next epoch: then it is taken at its word. One
+ * sweep in one epoch moves only in the process whose new uses go on. */
+TEST(new_use_odds_learned_per_process) {
+        for (unsigned goes_on = 0; goes_on < 2; goes_on++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 8, 8, 1);
+                fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+                fx_epoch(&f);
+                if (goes_on)
+                        fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+                fx_epoch(&f);
+                fx_touch(&f, 5, SPM_ACC_GPU(0), G2 / 64);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (unsigned k = 0; k < 8; k++) {
+                        fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                }
+                ASSERT_EQ(fx_loc_of(&f, BASE + 5 * G2) == SPM_LOC_GPU(0), goes_on == 1);
+                fx_stop(&f);
+        }
+}
+
+/* A candidate out of a run of uses (not touched both in this epoch and the one before; new
+ * uses excepted) counts half the horizon: the same 1.25 sweeps per touch move a region used
+ * every epoch at once, and one used every other epoch not at all (before: after 4 epochs). */
+TEST(intermittent_use_counts_half_the_horizon) {
+        for (unsigned every = 1; every <= 2; every++) {
+                struct fx f = {};
+                fx_config(&f);
+                fx_start(&f, 4, 4, 1);
+                for (unsigned k = 0; k < 16; k++) {
+                        if (k % every == 0)
+                                fx_touch(&f, 1, SPM_ACC_GPU(0), 5 * G2 / 64 / 4);
+                        fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                        if (every == 1 && k >= 1)
+                                ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                }
+                ASSERT_EQ(fx_loc_of(&f, BASE + G2) == SPM_LOC_GPU(0), every == 1);
+                fx_stop(&f);
+        }
+}
+
 TEST(cpu_hot_page_in_vram_goes_home) {
         struct fx f = {};
 
