@@ -295,6 +295,20 @@ spm_gpu_config() {
         return 0
 }
 
+# spm_kfd_node ROOT COLLECTOR [LINE...]: a fake KFD node under ROOT (one GPU, 64 MiB of VRAM)
+# and the daemon's config for it: its roots, the kfd-svm mover, 50 ms epochs, COLLECTOR; the
+# LINEs go at the end (in [Move], or after a section header of their own).
+spm_kfd_node() {
+        local root=$1 collector=$2
+        shift 2
+        mkdir -p "$root/etc"
+        printf 'gpus=1\nvram=64M\n' >"$root/etc/fakekfd.conf"
+        FAKEKFD_ROOT=$root "$SPM_BUILD/fakekfd/fakekfd-setup" || return 1
+        printf '[Daemon]\nSysRoot=%s/sys\nKfdDevice=%s/dev/kfd\nFakeKfdRoot=%s\n[Machine]\nProfile=auto\n[Policy]\nEpochSec=50ms\n[Collect]\nCollectors=%s\n[Move]\nMover=kfd-svm\n' \
+                "$root" "$root" "$root" "$collector" >"$SPM_CONF"
+        (($# == 0)) || printf '%s\n' "$@" >>"$SPM_CONF"
+}
+
 # Starts a process to attach to jobs (`sleep 600`, or the command given) and
 # sets SPM_SPAWNED to its pid; the EXIT trap ends it.
 spm_spawn() {

@@ -18,24 +18,7 @@ spm_require "$ACTOR" "$SPM_BUILD/fakekfd/fakekfd-setup"
 [[ -f $AGENT ]] || { spm_log "FAIL: $AGENT is not built"; exit 1; }
 
 ROOT=$SPM_TMP/node
-mkdir -p "$ROOT/etc"
-printf 'gpus=1\nvram=64M\n' >"$ROOT/etc/fakekfd.conf"
-FAKEKFD_ROOT=$ROOT "$SPM_BUILD/fakekfd/fakekfd-setup" || exit 1
-cat >"$SPM_CONF" <<EOF
-[Daemon]
-SysRoot=$ROOT/sys
-KfdDevice=$ROOT/dev/kfd
-FakeKfdRoot=$ROOT
-[Machine]
-Profile=auto
-[Policy]
-EpochSec=50ms
-[Collect]
-Collectors=kfd-smi
-[Move]
-Mover=kfd-svm
-CommandTimeoutSec=2s
-EOF
+spm_kfd_node "$ROOT" kfd-smi CommandTimeoutSec=2s || exit 1
 spm_start_daemon
 MiB=1048576
 

@@ -17,26 +17,7 @@ spm_require "$ACTOR" "$SPM_BUILD/fakekfd/fakekfd-setup"
 
 ROOT=$SPM_TMP/node
 MiB=1048576
-mkdir -p "$ROOT/etc"
-printf 'gpus=1\nvram=64M\n' >"$ROOT/etc/fakekfd.conf"
-FAKEKFD_ROOT=$ROOT "$SPM_BUILD/fakekfd/fakekfd-setup" || exit 1
-cat >"$SPM_CONF" <<CONF
-[Daemon]
-SysRoot=$ROOT/sys
-KfdDevice=$ROOT/dev/kfd
-FakeKfdRoot=$ROOT
-[Machine]
-Profile=auto
-[Policy]
-EpochSec=50ms
-[Collect]
-Collectors=kfd-sysfs
-[Move]
-Mover=kfd-svm
-[Metrics]
-Path=$SPM_TMP/spmtierd.prom
-IntervalSec=100ms
-CONF
+spm_kfd_node "$ROOT" kfd-sysfs "[Metrics]" "Path=$SPM_TMP/spmtierd.prom" "IntervalSec=100ms" || exit 1
 spm_start_daemon
 
 # One actor (XNACK on: a GPU touch faults the pages into VRAM), commands on a FIFO.
