@@ -260,7 +260,11 @@ int spm_engine_gpu_fault(struct spm_engine *e, uint32_t pid, uint64_t addr, uint
                          unsigned gpu, bool migrated) {
         if (!e || gpu >= e->m.n_gpus || len == 0)
                 return -EINVAL;
-        if (!engine_process(e, pid))
+        struct spm_process *p = engine_process(e, pid);
+        /* A fault outside every range the engine knows of (the agent has not reported the
+         * mapping yet) is -ENOENT like an unknown process, so the caller can declare the span
+         * and call again instead of losing the one signal a granule gives. */
+        if (!p || !process_range_find(p, addr))
                 return -ENOENT;
         if (e->c.fault_accesses > 0) {
                 struct spm_access a = {

@@ -167,8 +167,9 @@ int spm_engine_observe_batch(struct spm_engine *e, const struct spm_access *a, s
 
 /* A GPU fault on a span (SMI PAGE_FAULT): migrated says where the data went (to the GPU's
  * home) or that it was mapped only. Credits config.fault_accesses accesses to the GPU. A
- * location change counts for the ping-pong detector like any other. Returns 0, -ENOENT or
- * -EINVAL. */
+ * location change counts for the ping-pong detector like any other. Returns 0, -EINVAL, or
+ * -ENOENT when the process is unknown or addr lies in none of its ranges (declare the span,
+ * then call again: the fault is the granule's only signal). */
 int spm_engine_gpu_fault(struct spm_engine *e, uint32_t pid, uint64_t addr, uint64_t len,
                          unsigned gpu, bool migrated);
 

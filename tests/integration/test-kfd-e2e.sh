@@ -180,8 +180,6 @@ spm_check "the daemon's moves of f's range are bounded (<= 4 in 6 rounds)" test 
 spm_check_match "the held range is pinned where it is (PREFERRED_LOC)" \
         "[1-9][0-9]* quarantined ranges pinned" "$(spm_ctl status)"
 kill -TERM "${A_PID[f]}"
-spm_check_rc "thaw job 101" 0 spm_ctl thaw --job 101
-spm_check_rc "thaw job 102" 0 spm_ctl thaw --job 102
 
 # ---- 8. agent death leaves no stuck state ----
 kill -KILL "${A_PID[a]}"
@@ -193,6 +191,9 @@ spm_check "its implicit job ended" wait_until 2 \
 spm_check_match "no command waits for it" "kfd-svm: 1 GPUs, 0 waiting" "$(spm_ctl status)"
 
 # ---- 9. daemon restart leaves no stuck state ----
+# (d's and e's jobs, frozen since section 7, move again)
+spm_check_rc "thaw job 101" 0 spm_ctl thaw --job 101
+spm_check_rc "thaw job 102" 0 spm_ctl thaw --job 102
 spm_stop_daemon
 spm_start_daemon
 spm_check "d's agent reconnects" wait_until 10 has_ranges "${A_PID[d]}"

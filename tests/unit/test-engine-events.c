@@ -304,6 +304,11 @@ TEST(gpu_faults_and_driver_evictions) {
         ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(1));
         ASSERT_ERROR(spm_engine_gpu_fault(f.e, 1, BASE, G2, 0, true), ENOENT);
         ASSERT_ERROR(spm_engine_gpu_fault(f.e, PID, BASE, G2, 9, true), EINVAL);
+        /* Outside every range: -ENOENT, so the caller can declare the span and retry. */
+        ASSERT_ERROR(spm_engine_gpu_fault(f.e, PID, BASE + 50 * G2, G2, 0, false), ENOENT);
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE + 50 * G2, G2, SPM_LOC_SYSMEM));
+        ASSERT_OK(spm_engine_gpu_fault(f.e, PID, BASE + 50 * G2, G2, 0, true));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 50 * G2), SPM_LOC_GPU(0));
         ASSERT_ERROR(spm_engine_set_location(f.e, PID, BASE + 100 * G2, G2, 0), ENOENT);
         ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + G2, G2, SPM_LOC_SYSMEM));
         spm_engine_get_stats(f.e, &st);
