@@ -54,6 +54,12 @@ actor() { # NAME COMMAND... -> prints the answer
         done
         tail -n 1 "$SPM_TMP/$name.out"
 }
+# Ends actor NAME with SIGTERM and waits until it has exited: "its exit frees its ranges" counts
+# from the exit (an ASan build's leak check at exit can take seconds on a loaded machine).
+actor_stop() {
+        kill -TERM "${A_PID[$1]}"
+        spm_wait_exit "${A_PID[$1]}" $((15 * ${SPM_WAIT_SCALE:-4})) >/dev/null
+}
 vram_pages() {
         local v
         v=$(actor "$1" resident "$2" "$3" | cut -d' ' -f2)
@@ -106,9 +112,9 @@ spm_check "c's 58 MiB reach VRAM" wait_until 15 resident_is c 0 58 14848
 spm_check "b's cold set left VRAM (at most 2 MiB stay)" wait_until 5 resident_at_most b 0 12 512
 spm_check "the daemon agrees: b's cold set is in RAM" wait_until 2 \
         test "$(tracked_at "${A_PID[b]}" gpu0)" -le $((2 * MiB))
-kill -TERM "${A_PID[c]}"
+actor_stop c
 spm_check "c's exit frees its ranges" wait_until 5 test "$(tracked "${A_PID[c]}")" -eq 0
-kill -TERM "${A_PID[b]}"
+actor_stop b
 spm_check "b's exit frees its ranges" wait_until 5 test "$(tracked "${A_PID[b]}")" -eq 0
 
 # ---- 5. a VRAM-full prefetch is detected as not resident ----
