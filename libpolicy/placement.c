@@ -232,15 +232,6 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         const struct spm_jobrec *j = p->job;
         int ret;
 
-        /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
-         * reach 48. Also the epochs touched in a row, and two states they give:
-         * - idle: a region in steady use (touched 3+ epochs in a row and in ~7 of 8) that
-         *   misses an epoch has ended its use (a phase moved on); its decayed heat would
-         *   keep it in VRAM for half-lives, so as a victim it is priced at IDLE_PRICE;
-         * - a new use: touched in every epoch since its first touch. Its heat has filled
-         *   only part of the EWMA window and is corrected for it (heat_boost), so a new hot
-         *   set is scored at its rate from its first epoch on; after its first miss it is
-         *   plain EWMA heat for good. */
         /* 4a'. Faults as the only GPU signal (config fault_accesses, the daemon on kfd-smi):
          * a granule faults once and then stays mapped, so a region resident at the home of a
          * GPU that heated it cannot show that GPU's use. Silence there is no evidence of
@@ -253,6 +244,15 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         r->flags |= REGION_TOUCHED;
                 }
         }
+        /* 4a. reuse: an EWMA of "touched in this epoch"; two touches within ~5 epochs
+         * reach 48. Also the epochs touched in a row, and two states they give:
+         * - idle: a region in steady use (touched 3+ epochs in a row and in ~7 of 8) that
+         *   misses an epoch has ended its use (a phase moved on); its decayed heat would
+         *   keep it in VRAM for half-lives, so as a victim it is priced at IDLE_PRICE;
+         * - a new use: touched in every epoch since its first touch. Its heat has filled
+         *   only part of the EWMA window and is corrected for it (heat_boost), so a new hot
+         *   set is scored at its rate from its first epoch on; after its first miss it is
+         *   plain EWMA heat for good. */
         bool touched = r->flags & REGION_TOUCHED;
         /* The epoch after a new use's first: does it go on? (new_use_odds()) */
         if ((r->flags & REGION_NEW_USE) && r->reuse == FIRST_TOUCH_REUSE) {
