@@ -595,7 +595,10 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
         }
 
         int64_t need_cap = (int64_t) c->bytes - room_of(e, to);
-        int64_t need_quota = (int64_t) c->bytes - job_room(e, c->p->job, to);
+        /* No quota (room INT64_MAX) needs nothing; counting victims off bytes - INT64_MAX
+         * would overflow after two of them and make every group look short of quota. */
+        int64_t jroom = job_room(e, c->p->job, to);
+        int64_t need_quota = jroom == INT64_MAX ? 0 : (int64_t) c->bytes - jroom;
         double loss = 0, vcost = 0;
         uint64_t vbytes = 0, pending[SPM_MAX_LOCS] = {};
         struct vec *v = &x->victims[to];

@@ -480,6 +480,42 @@ TEST(idle_residents_make_room_at_once) {
         fx_stop(&g);
 }
 
+/* A job without a VRAM quota: a candidate smaller than its victim (VRAM holds one idle region
+ * of 8 MiB, merged once its use ended; a hot 2 MiB region arrives) still swaps in. The quota
+ * side of the victim count once started at bytes - INT64_MAX and overflowed as soon as the
+ * victims outweighed the candidate, so every such group looked short of quota: nothing moved. */
+TEST(candidate_smaller_than_its_victim_without_quota) {
+        struct fx f = {};
+        struct spm_access a = {
+                .pid = PID, .accessor = SPM_ACC_GPU(0), .addr = BASE, .len = 4 * G2,
+                .reads = 4 * 16 * G2 / 64,
+        };
+        struct region_list l;
+
+        fx_config(&f);
+        fx_start(&f, 16, 4, 1);
+        for (unsigned k = 0; k < 4; k++) {
+                ASSERT_EQ(spm_engine_observe(f.e, &a), 1);
+                fx_epoch(&f);
+        }
+        for (unsigned k = 0; k < 32; k++)
+                ASSERT_EQ(fx_epoch(&f), 0);
+        fx_regions(&f, &l);
+        bool merged = false;
+        for (size_t i = 0; i < l.n; i++)
+                if (l.r[i].start == BASE && l.r[i].length == 4 * G2 &&
+                    l.r[i].loc == SPM_LOC_GPU(0))
+                        merged = true;
+        ASSERT_TRUE(merged);
+        for (unsigned k = 0; k < 3; k++) {
+                fx_touch(&f, 8, SPM_ACC_GPU(0), 64 * G2 / 64);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + 8 * G2), SPM_LOC_GPU(0));
+        fx_stop(&f);
+}
+
 /* The new-use correction lasts while the region is touched in every epoch: one touched in
  * alternate epochs is plain EWMA heat after its first miss, and at this rate stays in RAM. */
 TEST(new_use_correction_ends_at_a_miss) {
