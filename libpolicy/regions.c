@@ -572,8 +572,17 @@ int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, 
                         if (only_from < SPM_MAX_LOCS) {
                                 if (x->loc == only_from)
                                         region_relocate(e, p, x, loc, false);
-                        } else
+                        } else {
+                                /* Data never used nor moved before gets its first home
+                                 * (mostly the driver populating it on first touch): that
+                                 * starts no residency, so placement may move it at once
+                                 * (it still counts for the ping-pong detector). */
+                                bool first = !region_moved(x) && x->reuse == 0;
                                 region_relocate(e, p, x, loc, true);
+                                if (first)
+                                        x->last_move = (uint16_t) (e->epoch -
+                                                                   e->c.min_residency_epochs);
+                        }
                 }
         }
         return found ? 0 : -ENOENT;

@@ -80,8 +80,10 @@ TEST(pins_move_without_heat_and_within_quota) {
         spm_engine_get_stats(f.e, &st);
         ASSERT_EQ_U(st.used[SPM_LOC_GPU(0)], 3 * G2); /* the quota, not the five pinned */
 
-        /* Pin to RAM wins over heat. */
-        j.vram_quota[0] = 4 * G2;
+        /* Pin to RAM wins over heat. (The quota has room for the five pins and region 6:
+         * placed there by the driver, it has no residency to serve, and a pin wanting in
+         * would displace it first.) */
+        j.vram_quota[0] = 6 * G2;
         ASSERT_EQ(spm_engine_job_set(f.e, &j), 1);
         ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 6 * G2, G2, SPM_LOC_GPU(0)));
         for (unsigned k = 0; k < 3; k++)

@@ -516,6 +516,31 @@ TEST(candidate_smaller_than_its_victim_without_quota) {
         fx_stop(&f);
 }
 
+/* The driver populating untouched data in VRAM (first touch) is a placement, not a move: the
+ * next epoch may swap it for hotter data at once. A region the engine or the driver moved
+ * (data that had a home) serves its residency first. */
+TEST(first_placement_starts_no_residency) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 1, 1);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_GPU(0)));
+        fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+        fx_touch(&f, 3, SPM_ACC_GPU(0), 32 * G2 / 64);
+        ASSERT_EQ(fx_epoch(&f), 2);
+        fx_check_plan(&f, 0);
+        ASSERT_EQ(fx_loc_of(&f, BASE + 3 * G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_SYSMEM);
+
+        /* Moved back in by the driver (it had a home): it stays its residency out. */
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 3 * G2, G2, SPM_LOC_SYSMEM));
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_GPU(0)));
+        fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
+        fx_touch(&f, 3, SPM_ACC_GPU(0), 32 * G2 / 64);
+        ASSERT_EQ(fx_epoch(&f), 0);
+        fx_stop(&f);
+}
+
 /* The new-use correction lasts while the region is touched in every epoch: one touched in
  * alternate epochs is plain EWMA heat after its first miss, and at this rate stays in RAM. */
 TEST(new_use_correction_ends_at_a_miss) {
