@@ -48,7 +48,11 @@
  * a reasonable share of an epoch's migration budget. */
 #define MERGE_MAX_GRANULES 64
 
-/* 52 bytes; with its share of the slot table (8 bytes) a region costs 60 bytes. */
+/* region.cpu_state */
+#define CPU_TOUCHED 0x01        /* the CPU touched it since the last epoch */
+#define CPU_SEEN    0x02        /* cpu_last is valid */
+
+/* 56 bytes; with its share of the slot table (8 bytes) a region costs 64 bytes. */
 struct region {
         uint32_t off;           /* start, in pages from the range's start */
         uint32_t npages;        /* length in 4 KiB pages */
@@ -62,7 +66,20 @@ struct region {
         uint8_t trips;          /* returns to prev_loc, moves no further apart than the window */
         uint8_t reuse;          /* EWMA of "touched this epoch", 0..255 */
         uint8_t moves;          /* saturating */
+        uint16_t cpu_last;      /* epoch (mod 2^16) the CPU last touched it, with CPU_SEEN */
+        uint8_t cpu_gap;        /* epochs from the end of the CPU's previous use to the
+                                 * start of its last, when it paused between them: the
+                                 * period of a recurring CPU use; 0 = none seen */
+        uint8_t cpu_state;      /* CPU_* */
 };
+
+/* Adds stored heat (accesses x e->scale) of accessor acc to x. */
+static inline void region_heat_add(struct region *x, unsigned acc, float v) {
+        x->heat[acc] += v;
+        x->flags |= REGION_TOUCHED;
+        if (acc == SPM_ACC_CPU)
+                x->cpu_state |= CPU_TOUCHED;
+}
 
 /* A slot of the lookup table. It also accumulates the accesses of one accessor for a slot
  * that one region covers entirely (SLOT_FAST): ingest then touches 8 bytes per granule, not

@@ -26,6 +26,7 @@ static const char *const reason_names[_SPM_REASON_MAX] = {
         [SPM_REASON_QUOTA] = "quota",
         [SPM_REASON_DRAIN] = "drain",
         [SPM_REASON_QUARANTINE] = "quarantine",
+        [SPM_REASON_CPU_DUE] = "cpu-due",
 };
 
 const char *spm_reason_to_string(enum spm_reason r) {

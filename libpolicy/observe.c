@@ -54,8 +54,7 @@ static void add_heat(struct spm_engine *e, struct spm_process *p, unsigned acc, 
                      i++) {
                         struct region *x = &rg->r[i];
                         uint64_t hi = MIN(end, region_end(rg, x));
-                        x->heat[acc] += (float) (per_byte * (double) (hi - addr));
-                        x->flags |= REGION_TOUCHED;
+                        region_heat_add(x, acc, (float) (per_byte * (double) (hi - addr)));
                         addr = hi;
                 }
         }
@@ -120,8 +119,7 @@ static int observe_in(struct spm_engine *e, const struct spm_access *a, struct s
         struct region *x = &rg->r[range_region_index(e, rg, a->addr)];
         uint64_t xs = region_start(rg, x), xe = xs + region_bytes(x);
         if (end <= xe && ((a->addr == xs && end == xe) || region_bytes(x) <= e->c.granule)) {
-                x->heat[a->accessor] += (float) (count * e->scale);
-                x->flags |= REGION_TOUCHED;
+                region_heat_add(x, a->accessor, (float) (count * e->scale));
                 return 1;
         }
         if (!span_needs_cut(e, p, a->addr, end)) {

@@ -37,6 +37,10 @@
                                  * times slower (step 4a') */
 #define INTERMITTENT_SHARE 0.5 /* of the horizon, for a candidate out of a run of uses */
 #define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
+#define CPU_DUE_AHEAD 4         /* epochs before a recurring CPU use that its region may
+                                 * leave VRAM (step 4a'') */
+#define FIRST_TOUCH_FAST_ODDS 0.75 /* new-use odds from which a process's first touches may
+                                 * land in a full VRAM (spm_engine_first_touch_fast()) */
 #define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
                                  * has some (new_use_learn()) */
 
@@ -215,12 +219,42 @@ static double new_use_odds(const struct spm_process *p) {
         return p->new_seen > 0 ? p->new_again / p->new_seen : 0;
 }
 
+bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
+        const struct spm_process *p = e ? engine_process(e, pid) : NULL;
+        return p && new_use_odds(p) >= FIRST_TOUCH_FAST_ODDS;
+}
+
 static void new_use_learn(struct spm_process *p) {
         if (p->new_seen_epoch == 0)
                 return;
         p->new_seen = p->new_seen * NEW_USE_MEMORY + (double) p->new_seen_epoch;
         p->new_again = p->new_again * NEW_USE_MEMORY + (double) p->new_again_epoch;
         p->new_seen_epoch = p->new_again_epoch = 0;
+}
+
+/* A recurring CPU use due within CPU_DUE_AHEAD epochs of a region in VRAM: what serving it
+ * from RAM saves, less the GPUs' loss until then. The CPU touches it as much as in its last
+ * use: stored heat does not decay (the scale grows), so heat / scale, grown back by the epochs
+ * since, is the count of that use. Until it is due, only an untouched region goes early (the
+ * copies share the epoch's budget, so a big set needs a few epochs to leave). */
+static double cpu_due_saving(const struct epoch_ctx *x, const struct region *r,
+                             const struct rates *rt, unsigned cur, bool touched) {
+        const struct spm_engine *e = x->e;
+        if (cur == SPM_LOC_SYSMEM || r->cpu_gap == 0)
+                return 0;
+        uint16_t due = (uint16_t) (r->cpu_last + r->cpu_gap - e->epoch);
+        if (due == 0 || due > CPU_DUE_AHEAD || (due > 1 && touched))
+                return 0;
+        uint16_t age = (uint16_t) (e->epoch - r->cpu_last);
+        double count = r->heat[SPM_ACC_CPU] / e->scale * exp2(age / e->epochs_per_half_life);
+        double saving = count * (e->cost_us[SPM_ACC_CPU][cur] -
+                                 e->cost_us[SPM_ACC_CPU][SPM_LOC_SYSMEM]);
+        for (unsigned k = 0; k < rt->n; k++)
+                if (rt->acc[k] != SPM_ACC_CPU)
+                        saving -= due * rt->rate[rt->acc[k]] *
+                                  (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
+                                   e->cost_us[rt->acc[k]][cur]);
+        return saving;
 }
 
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
@@ -276,6 +310,16 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         unsigned u = r->reuse - r->reuse / 8u + (touched ? 32u : 0u);
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
+
+        /* 4a''. a recurring CPU use: the gap from the end of the CPU's previous use to the
+         * start of this one is its period (cpu_due_saving()). */
+        if (r->cpu_state & CPU_TOUCHED) {
+                uint16_t gap = (uint16_t) (e->epoch - r->cpu_last);
+                if ((r->cpu_state & CPU_SEEN) && gap > 1)
+                        r->cpu_gap = (uint8_t) (gap <= UINT8_MAX ? gap : 0);
+                r->cpu_last = (uint16_t) e->epoch;
+                r->cpu_state = CPU_SEEN;
+        }
 
         /* 4b. quarantine: the new ones are settled below (held where they are, or pinned
          * where the cost model wants them); release the served ones. */
@@ -451,6 +495,16 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 c.key = (hint == SPM_HINT_PIN_GPU ? KEY_PIN : KEY_HINT_HOT) -
                         (double) bytes / 1e6;
         } else {
+                /* A recurring CPU use is due: home before it, and back (a second copy)
+                 * when the GPU wants it again. */
+                double due = settled ? cpu_due_saving(x, r, &rt, cur, touched) : 0;
+                if (due > e->c.hysteresis * 2 * c.cost) {
+                        c.to = SPM_LOC_SYSMEM;
+                        c.gain = due;
+                        c.key = due / (double) bytes;
+                        c.reason = SPM_REASON_CPU_DUE;
+                        return vec_push(&x->cands, &c);
+                }
                 /* Only what is in use now moves up: decayed heat of a phase that ended
                  * would otherwise displace the current one. */
                 if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))

@@ -113,8 +113,7 @@ uint32_t range_fold_upto(struct spm_range *rg, uint32_t s, uint32_t idx) {
                 if (sl->count == 0)
                         continue;
                 struct region *x = &rg->r[SLOT_IDX(sl->w)];
-                x->heat[SLOT_ACC(sl->w)] += sl->count;
-                x->flags |= REGION_TOUCHED;
+                region_heat_add(x, SLOT_ACC(sl->w), sl->count);
                 sl->count = 0;
         }
         return s;
@@ -233,6 +232,8 @@ static bool regions_alike(const struct spm_engine *e, const struct region *a,
                 return false;
         if (a->reuse >= 48 || b->reuse >= 48)
                 return false; /* in use: placement needs it at the granule */
+        if (a->cpu_gap != b->cpu_gap)
+                return false; /* a different recurring CPU use */
         if ((uint64_t) a->npages + b->npages > max_pages)
                 return false;
         /* A region that moved within the ping-pong window keeps its own history. */
@@ -272,6 +273,12 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
                         a->trips = MAX(a->trips, b->trips);
                         a->reuse = MAX(a->reuse, b->reuse);
                         a->flags |= b->flags & (REGION_TOUCHED | REGION_MOVED);
+                        if ((b->cpu_state & CPU_SEEN) &&
+                            (!(a->cpu_state & CPU_SEEN) ||
+                             (uint16_t) (e->epoch - b->cpu_last) <
+                                     (uint16_t) (e->epoch - a->cpu_last)))
+                                a->cpu_last = b->cpu_last;
+                        a->cpu_state |= b->cpu_state;
                         e->n_regions--;
                 } else
                         rg->r[++w] = *b;
@@ -573,13 +580,15 @@ int engine_set_span_location(struct spm_engine *e, uint32_t pid, uint64_t addr, 
                                 if (x->loc == only_from)
                                         region_relocate(e, p, x, loc, false);
                         } else {
-                                /* Data never used nor moved before gets its first home
-                                 * (mostly the driver populating it on first touch): that
-                                 * starts no residency, so placement may move it at once
-                                 * (it still counts for the ping-pong detector). */
-                                bool first = !region_moved(x) && x->reuse == 0;
-                                region_relocate(e, p, x, loc, true);
-                                if (first)
+                                /* A move the driver made (its first placement of data,
+                                 * a TTM eviction, a fault migration) starts no residency:
+                                 * residency keeps the engine from undoing its own moves,
+                                 * and placement may correct the driver's at once. They
+                                 * still count for the ping-pong detector, and a quarantine
+                                 * runs from the move that started it. */
+                                bool moved = x->loc != loc;
+                                if (!region_relocate(e, p, x, loc, true) && moved &&
+                                    !(x->flags & REGION_QUARANTINED))
                                         x->last_move = (uint16_t) (e->epoch -
                                                                    e->c.min_residency_epochs);
                         }

@@ -9,6 +9,8 @@
  *   - a prefetch into a full VRAM "succeeds" without moving: the mover reports -EAGAIN, as the
  *     daemon learns from page_in/MIGRATE_END; partial moves report the bytes that moved;
  *   - quarantined (held) ranges get PREFERRED_LOC = where they are, so the driver stops too;
+ *   - ranges the driver evicted are pinned where they went at the next epoch, as the daemon
+ *     does when it hears of the eviction;
  *   - #hint lines in the trace reach the engine at their epoch.
  */
 
@@ -27,6 +29,8 @@ struct spmtier_state {
         struct spm_engine *engine;
         struct spm_plan plan;
         uint8_t *told;          /* the location the engine believes, per region */
+        uint32_t *evicted;      /* regions the driver evicted in this epoch */
+        size_t n_evicted, n_evicted_alloc;
         size_t next_hint;
 };
 
@@ -36,8 +40,12 @@ struct spmtier_state {
  * engine alone decides what lives in VRAM. Leaving fault migration on makes the driver and the
  * engine fight (the engine can only quarantine what the driver bounces). Untouched ranges stay
  * unpinned while every VRAM has room, so a GPU's first touch allocates in VRAM directly (a
- * fault, no copy) as the driver would; as soon as a VRAM is full they are pinned to system
- * memory, so first touches never make TTM evict.
+ * fault, no copy) as the driver would. Once a VRAM is full, a first touch there makes TTM
+ * evict the range validated longest ago: that pays for a process whose new uses go on (a
+ * tile, a phase: spm_engine_first_touch_fast()), whose new data would otherwise run its
+ * first epoch across the link and then be copied in; for the others (streams) untouched
+ * ranges are pinned to system memory. What TTM evicted is pinned where it went at the next
+ * epoch (it would fault straight back in) and the engine decides whether it returns.
  */
 static bool vram_has_room(const struct spm_sim *s) {
         const struct spm_machine *m = spm_sim_machine(s);
@@ -48,13 +56,22 @@ static bool vram_has_room(const struct spm_sim *s) {
         return true;
 }
 
-static void unpopulated_preference(struct spm_sim *s) {
+static void unpopulated_preference(struct spm_sim *s, struct spm_engine *e) {
         const struct spm_simtrace *t = spm_sim_trace(s);
-        unsigned pref = vram_has_room(s) ? SPM_SIM_NO_PREF : spm_sim_backing(s);
+        bool room = vram_has_room(s);
+        unsigned pref = SPM_SIM_NO_PREF;
+        uint32_t pid = 0;
 
-        for (uint32_t i = 0; i < t->n_regions; i++)
-                if (spm_sim_loc(s, i) == SPM_SIM_UNPOPULATED)
-                        spm_sim_set_preferred(s, i, pref);
+        for (uint32_t i = 0; i < t->n_regions; i++) {
+                if (spm_sim_loc(s, i) != SPM_SIM_UNPOPULATED)
+                        continue;
+                if (pid == 0 || t->regions[i].pid != pid) {
+                        pid = t->regions[i].pid;
+                        pref = room || spm_engine_first_touch_fast(e, pid) ? SPM_SIM_NO_PREF
+                                                                           : spm_sim_backing(s);
+                }
+                spm_sim_set_preferred(s, i, pref);
+        }
 }
 
 static void spmtier_done(void *state) {
@@ -63,6 +80,7 @@ static void spmtier_done(void *state) {
         spm_plan_done(&st->plan);
         spm_engine_free(st->engine);
         free(st->told);
+        free(st->evicted);
         free(st);
 }
 
@@ -82,7 +100,7 @@ static int spmtier_init(struct spm_sim *s, void **ret) {
         if (!st->told)
                 return -ENOMEM;
         memset(st->told, spm_sim_backing(s), MAX(t->n_regions, 1u));
-        unpopulated_preference(s);
+        unpopulated_preference(s, st->engine);
 
         spm_engine_config_defaults(m, &c);
         c.epoch_usec = t->epoch_usec;
@@ -177,6 +195,10 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                                         spm_hint_kind_to_string(t->hints[st->next_hint].hint.kind),
                                         t->hints[st->next_hint].hint.pid, strerror(-r));
         }
+        for (size_t i = 0; i < st->n_evicted; i++)
+                if (spm_sim_loc(s, st->evicted[i]) != SPM_SIM_UNPOPULATED)
+                        spm_sim_set_preferred(s, st->evicted[i], spm_sim_loc(s, st->evicted[i]));
+        st->n_evicted = 0;
         n = spm_engine_epoch(st->engine, (usec_t) e * t->epoch_usec, &st->plan);
         if (n < 0)
                 return n;
@@ -198,7 +220,7 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                                 status < 0 ? "  (VRAM full: prefetch did nothing)"
                                 : moved < mv->length ? "  (partial)" : "");
         }
-        unpopulated_preference(s);
+        unpopulated_preference(s, st->engine);
 
         uint64_t held = 0;
         for (size_t i = 0; i < st->plan.n_held; i++) {
@@ -248,7 +270,19 @@ static void spmtier_driver_moved(struct spm_sim *s, void *state, uint32_t r, uns
         if (from == SPM_SIM_UNPOPULATED) {
                 spm_sim_set_preferred(s, r, to);
                 if (!vram_has_room(s))
-                        unpopulated_preference(s);
+                        unpopulated_preference(s, st->engine);
+        }
+        if (!fault && to == spm_sim_backing(s) && from != SPM_SIM_UNPOPULATED) {
+                if (st->n_evicted == st->n_evicted_alloc) {
+                        size_t n = MAX(st->n_evicted_alloc * 2, (size_t) 64);
+                        uint32_t *v = realloc(st->evicted, n * sizeof(*v));
+                        if (v) {
+                                st->evicted = v;
+                                st->n_evicted_alloc = n;
+                        }
+                }
+                if (st->n_evicted < st->n_evicted_alloc)   /* else: not re-pinned */
+                        st->evicted[st->n_evicted++] = r;
         }
         if (fault && to != spm_sim_backing(s)) {
                 (void) spm_engine_gpu_fault(st->engine, t->regions[r].pid, t->regions[r].addr,

@@ -53,6 +53,7 @@ enum spm_reason {
         SPM_REASON_QUOTA,      /* the job's quota shrank or the budget changed */
         SPM_REASON_DRAIN,      /* admin drain of a GPU */
         SPM_REASON_QUARANTINE, /* ping-pong: held where it is (spm_plan.held), not moved */
+        SPM_REASON_CPU_DUE,    /* a recurring CPU use is due: home before it */
         _SPM_REASON_MAX,
         _SPM_REASON_INVALID = -22,
 };
@@ -203,6 +204,12 @@ struct spm_hint {
  * needed; PIN_RAM and COLD/STREAMING never bring a region to VRAM. Returns 0, -ENOENT,
  * -EINVAL, -EPERM (GPU not the job's, or no quota there), -ENOSPC (4096 hints in a process). */
 int spm_engine_hint(struct spm_engine *e, const struct spm_hint *h);
+
+/* Whether data pid touches for the first time should land in VRAM even when VRAM is full
+ * (the driver's default: the fault evicts something), rather than be pinned to system
+ * memory: true when its new uses have mostly gone on (a working set starting, not a stream
+ * passing by), learned per process; false for an unknown pid. */
+bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid);
 
 /* ---- the epoch and its plan ---- */
 

@@ -532,13 +532,99 @@ TEST(first_placement_starts_no_residency) {
         ASSERT_EQ(fx_loc_of(&f, BASE + 3 * G2), SPM_LOC_GPU(0));
         ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_SYSMEM);
 
-        /* Moved back in by the driver (it had a home): it stays its residency out. */
+        /* The driver undoes both moves. Granule 0 has now gone in, out and in again: moving
+         * it out once more would complete a ping-pong, so it is no victim and nothing moves
+         * (driver_moves_start_no_residency has one that is free to go). */
         ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 3 * G2, G2, SPM_LOC_SYSMEM));
         ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, SPM_LOC_GPU(0)));
         fx_touch(&f, 0, SPM_ACC_GPU(0), G2 / 64);
         fx_touch(&f, 3, SPM_ACC_GPU(0), 32 * G2 / 64);
         ASSERT_EQ(fx_epoch(&f), 0);
         fx_stop(&f);
+}
+
+/* A move the driver made starts no residency: what TTM evicted comes back at the next epoch
+ * if it is worth it, in place of what the driver faulted in. */
+TEST(driver_moves_start_no_residency) {
+        struct fx f = {};
+
+        fx_config(&f);
+        fx_start(&f, 8, 2, 1);
+        for (unsigned k = 0; k < 2; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), 32 * G2 / 64);
+                fx_touch(&f, 1, SPM_ACC_GPU(0), 32 * G2 / 64);
+                fx_epoch(&f);
+                fx_check_plan(&f, 0);
+        }
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+
+        /* The driver evicts granule 1 and faults granule 5 in, once. */
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + G2, G2, SPM_LOC_SYSMEM));
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE + 5 * G2, G2, SPM_LOC_GPU(0)));
+        fx_touch(&f, 0, SPM_ACC_GPU(0), 32 * G2 / 64);
+        fx_touch(&f, 1, SPM_ACC_GPU(0), 32 * G2 / 64);
+        fx_touch(&f, 5, SPM_ACC_GPU(0), G2 / 64);
+        ASSERT_EQ(fx_epoch(&f), 2);
+        fx_check_plan(&f, 0);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+        ASSERT_EQ(fx_loc_of(&f, BASE + 5 * G2), SPM_LOC_SYSMEM);
+        fx_stop(&f);
+}
+
+/* A CPU use that recurs: once two have shown its period, the region goes home the epoch
+ * before the next one (the CPU reads VRAM across the link), not before it is known. */
+TEST(recurring_cpu_use_goes_home_before_it) {
+        struct fx f = {};
+        int due_at = -1, n_due = 0;
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 43; k++) {
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+                if (k == 3 || k == 23)
+                        fx_touch(&f, 1, SPM_ACC_CPU, 2 * HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++)
+                        if (f.plan.moves[i].reason == SPM_REASON_CPU_DUE) {
+                                ASSERT_EQ_U(f.plan.moves[i].start, BASE + G2);
+                                ASSERT_EQ(f.plan.moves[i].to, SPM_LOC_SYSMEM);
+                                due_at = (int) k;
+                                n_due++;
+                        }
+        }
+        /* Uses at 3 and 23: period 20, the next at 43. */
+        ASSERT_EQ(n_due, 1);
+        ASSERT_EQ(due_at, 42);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+        ASSERT_STREQ(spm_reason_to_string(SPM_REASON_CPU_DUE), "cpu-due");
+        fx_stop(&f);
+}
+
+/* First touches may land in a full VRAM for a process whose new data stays in use (tiles),
+ * not for one that streams through new data once. */
+TEST(first_touch_fast_follows_the_new_use_odds) {
+        struct fx tiles = {}, stream = {};
+
+        fx_config(&tiles);
+        fx_start(&tiles, 64, 8, 1);
+        fx_config(&stream);
+        fx_start(&stream, 64, 8, 1);
+        ASSERT_FALSE(spm_engine_first_touch_fast(tiles.e, PID));
+        ASSERT_FALSE(spm_engine_first_touch_fast(tiles.e, PID + 1));
+        ASSERT_FALSE(spm_engine_first_touch_fast(NULL, PID));
+        for (unsigned k = 0; k < 16; k++) {
+                for (unsigned g = 0; g < 4; g++) {
+                        fx_touch(&tiles, (k / 4) * 4 + g, SPM_ACC_GPU(0), HOT);
+                        fx_touch(&stream, k * 4 + g, SPM_ACC_GPU(0), HOT);
+                }
+                fx_epoch(&tiles);
+                fx_epoch(&stream);
+        }
+        ASSERT_TRUE(spm_engine_first_touch_fast(tiles.e, PID));
+        ASSERT_FALSE(spm_engine_first_touch_fast(stream.e, PID));
+        fx_stop(&tiles);
+        fx_stop(&stream);
 }
 
 /* The new-use correction lasts while the region is touched in every epoch: one touched in

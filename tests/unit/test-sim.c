@@ -253,6 +253,34 @@ TEST(first_touch_keeps_where_touched) {
         spm_sim_result_done(&r);
 }
 
+/* spmtier's wiring when VRAM is full: a process whose new data stays in use (tiles) gets its
+ * next tile faulted straight into VRAM, and TTM evicts the oldest (here region 0, in light use,
+ * and region 1). What TTM evicted is pinned where it went, so it does not fault straight
+ * back in; the engine decides when it returns. */
+TEST(spmtier_next_tile_faults_in_evictions_stay_out) {
+        struct spm_machine m = tiny_machine();
+        _cleanup_(spm_simtrace_freep) struct spm_simtrace *t = new_trace();
+        for (uint32_t e = 0; e < 12; e++) {
+                add(t, e, 0, GPU0, 100000);
+                add(t, e, e < 6 ? 1 : 3, GPU0, 1000000);
+                add(t, e, e < 6 ? 2 : 4, GPU0, 1000000);
+        }
+        ASSERT_OK(spm_simtrace_finish(t));
+
+        struct spm_sim_result r = run(&m, t, 0.61, &spm_sim_policy_spmtier);
+        ASSERT_EQ(at(&r, 0, 5), VRAM);
+        ASSERT_EQ(at(&r, 3, 6), VRAM);
+        ASSERT_EQ(at(&r, 4, 6), VRAM);
+        ASSERT_EQ(at(&r, 1, 6), RAM);
+        ASSERT_EQ(at(&r, 0, 6), RAM);
+        ASSERT_EQ(at(&r, 0, 7), RAM);
+        for (uint32_t e = 6; e < 12; e++) {
+                ASSERT_EQ(at(&r, 3, e), VRAM);
+                ASSERT_EQ(at(&r, 4, e), VRAM);
+        }
+        spm_sim_result_done(&r);
+}
+
 /* Regions A=0, B=1, C=2 in different 32 MiB blocks (no tree prefetch): A, B at epoch 0, A again
  * at epoch 1, C at epoch 2, one slot short. */
 static struct spm_simtrace *lru_trace(void) {
