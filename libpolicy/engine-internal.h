@@ -145,6 +145,10 @@ struct spm_process {
          * had some (placement.c, step 4a). Their ratio is the odds that a new use goes on. */
         double new_seen, new_again;
         uint64_t new_seen_epoch, new_again_epoch;
+        /* GPU accesses of new uses in their first epoch, and their bytes: decayed sums like
+         * new_seen (spm_engine_first_touch_fast()). */
+        double first_acc, first_bytes, first_acc_epoch;
+        uint64_t first_bytes_epoch;
 };
 
 /* A partial access waiting for the regions to be cut at its edges (observe.c). */

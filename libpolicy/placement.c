@@ -221,10 +221,30 @@ static double new_use_odds(const struct spm_process *p) {
 
 bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
         const struct spm_process *p = e ? engine_process(e, pid) : NULL;
-        return p && new_use_odds(p) >= FIRST_TOUCH_FAST_ODDS;
+        if (!p)
+                return false;
+        if (new_use_odds(p) >= FIRST_TOUCH_FAST_ODDS)
+                return true;
+        if (p->first_bytes <= 0)
+                return false;
+        /* The GPUs' accesses of its new data in their first epoch alone pay for the eviction
+         * the fault causes (the same test as a move's: hysteresis x the copy). */
+        double saving = INFINITY;
+        for (unsigned g = 0; g < e->m.n_gpus; g++) {
+                unsigned a = SPM_ACC_GPU(g), h = e->m.home[a];
+                saving = MIN(saving, e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][h]);
+        }
+        double per_byte = migrate_cost(e, e->c.granule) / (double) e->c.granule;
+        return p->first_acc / p->first_bytes * saving > e->c.hysteresis * per_byte;
 }
 
 static void new_use_learn(struct spm_process *p) {
+        if (p->first_bytes_epoch > 0) {
+                p->first_acc = p->first_acc * NEW_USE_MEMORY + p->first_acc_epoch;
+                p->first_bytes = p->first_bytes * NEW_USE_MEMORY + (double) p->first_bytes_epoch;
+                p->first_acc_epoch = 0;
+                p->first_bytes_epoch = 0;
+        }
         if (p->new_seen_epoch == 0)
                 return;
         p->new_seen = p->new_seen * NEW_USE_MEMORY + (double) p->new_seen_epoch;
@@ -302,8 +322,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 r->flags &= (uint8_t) ~REGION_IDLE;
         else if (steady)
                 r->flags |= REGION_IDLE;
-        if (touched && r->reuse == 0)
+        if (touched && r->reuse == 0) {
                 r->flags |= REGION_NEW_USE;
+                for (unsigned a = 1; a < e->m.n_accessors; a++)
+                        p->first_acc_epoch += r->heat[a] / e->scale;
+                p->first_bytes_epoch += region_bytes(r);
+        }
         else if (!touched)
                 r->flags &= (uint8_t) ~REGION_NEW_USE;
         bool new_use = r->flags & REGION_NEW_USE;
