@@ -39,8 +39,6 @@
 #define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
 #define CPU_DUE_AHEAD 4         /* epochs before a recurring CPU use that its region may
                                  * leave VRAM (step 4a'') */
-#define FIRST_TOUCH_FAST_ODDS 0.75 /* new-use odds from which a process's first touches may
-                                 * land in a full VRAM (spm_engine_first_touch_fast()) */
 #define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
                                  * has some (new_use_learn()) */
 
@@ -221,11 +219,7 @@ static double new_use_odds(const struct spm_process *p) {
 
 bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
         const struct spm_process *p = e ? engine_process(e, pid) : NULL;
-        if (!p)
-                return false;
-        if (new_use_odds(p) >= FIRST_TOUCH_FAST_ODDS)
-                return true;
-        if (p->first_bytes <= 0)
+        if (!p || p->first_bytes <= 0)
                 return false;
         /* The GPUs' accesses of its new data in their first epoch alone pay for the eviction
          * the fault causes (the same test as a move's: hysteresis x the copy). */
@@ -324,9 +318,13 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 r->flags |= REGION_IDLE;
         if (touched && r->reuse == 0) {
                 r->flags |= REGION_NEW_USE;
+                double acc = 0;
                 for (unsigned a = 1; a < e->m.n_accessors; a++)
-                        p->first_acc_epoch += r->heat[a] / e->scale;
-                p->first_bytes_epoch += region_bytes(r);
+                        acc += r->heat[a] / e->scale;
+                if (acc > 0) {
+                        p->first_acc_epoch += acc;
+                        p->first_bytes_epoch += region_bytes(r);
+                }
         }
         else if (!touched)
                 r->flags &= (uint8_t) ~REGION_NEW_USE;

@@ -207,9 +207,9 @@ int spm_engine_hint(struct spm_engine *e, const struct spm_hint *h);
 
 /* Whether data pid touches for the first time should land in VRAM even when VRAM is full
  * (the driver's default: the fault evicts something), rather than be pinned to system
- * memory. Learned per process: true when its new uses have mostly gone on (a working set
- * starting, not a stream passing by), or when the GPUs use its new data so densely in their
- * first epoch that that epoch alone pays for the eviction; false for an unknown pid. */
+ * memory. Learned per process: true when the GPUs use its new data so densely in their first
+ * epoch that that epoch alone pays for the eviction (a tile, a window read several times),
+ * false for one that passes through new data lightly, and for an unknown pid. */
 bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid);
 
 /* ---- the epoch and its plan ---- */

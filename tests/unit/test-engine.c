@@ -601,35 +601,43 @@ TEST(recurring_cpu_use_goes_home_before_it) {
         fx_stop(&f);
 }
 
-/* First touches may land in a full VRAM for a process whose new data stays in use (tiles), or
- * is used densely in its first epoch (a window read 4 times), not for one that passes through
- * new data lightly once. */
+/* First touches may land in a full VRAM for a process whose new data the GPU uses densely in
+ * its first epoch (a tile read 4 times), not for one that passes through new data lightly. */
 TEST(first_touch_fast_follows_new_uses) {
-        struct fx tiles = {}, dense = {}, light = {};
+        struct fx dense = {}, light = {};
 
-        fx_config(&tiles);
-        fx_start(&tiles, 64, 8, 1);
         fx_config(&dense);
-        fx_start(&dense, 64, 8, 1);
+        fx_start(&dense, 128, 8, 1);
         fx_config(&light);
         fx_start(&light, 64, 8, 1);
-        ASSERT_FALSE(spm_engine_first_touch_fast(tiles.e, PID));
-        ASSERT_FALSE(spm_engine_first_touch_fast(tiles.e, PID + 1));
+        ASSERT_FALSE(spm_engine_first_touch_fast(dense.e, PID));
+        ASSERT_FALSE(spm_engine_first_touch_fast(dense.e, PID + 1));
         ASSERT_FALSE(spm_engine_first_touch_fast(NULL, PID));
         for (unsigned k = 0; k < 16; k++) {
                 for (unsigned g = 0; g < 4; g++) {
-                        fx_touch(&tiles, (k / 4) * 4 + g, SPM_ACC_GPU(0), G2 / 64 / 4);
                         fx_touch(&dense, k * 4 + g, SPM_ACC_GPU(0), 4 * G2 / 64);
                         fx_touch(&light, k * 4 + g, SPM_ACC_GPU(0), G2 / 64 / 4);
                 }
-                fx_epoch(&tiles);
+                fx_epoch(&dense);
+                fx_epoch(&light);
+                if (k == 0) {
+                        /* One epoch of new uses teaches it. */
+                        ASSERT_TRUE(spm_engine_first_touch_fast(dense.e, PID));
+                        ASSERT_FALSE(spm_engine_first_touch_fast(light.e, PID));
+                }
+        }
+        ASSERT_TRUE(spm_engine_first_touch_fast(dense.e, PID));
+        ASSERT_FALSE(spm_engine_first_touch_fast(light.e, PID));
+        /* The CPU's first touches land in RAM whatever VRAM holds: they teach nothing. */
+        for (unsigned k = 0; k < 8; k++) {
+                fx_touch(&light, k, SPM_ACC_CPU, 64 * G2 / 64);
+                for (unsigned g = 0; g < 8; g++)
+                        fx_touch(&dense, 64 + 8 * k + g, SPM_ACC_CPU, 64 * G2 / 64);
                 fx_epoch(&dense);
                 fx_epoch(&light);
         }
-        ASSERT_TRUE(spm_engine_first_touch_fast(tiles.e, PID));
         ASSERT_TRUE(spm_engine_first_touch_fast(dense.e, PID));
         ASSERT_FALSE(spm_engine_first_touch_fast(light.e, PID));
-        fx_stop(&tiles);
         fx_stop(&dense);
         fx_stop(&light);
 }
