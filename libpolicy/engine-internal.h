@@ -48,9 +48,13 @@
  * a reasonable share of an epoch's migration budget. */
 #define MERGE_MAX_GRANULES 64
 
-/* region.cpu_state */
-#define CPU_TOUCHED 0x01        /* the CPU touched it since the last epoch */
-#define CPU_SEEN    0x02        /* cpu_last is valid */
+/* Recurring uses (placement.c, 4a''), per class of accessor: the CPU and the GPUs. */
+enum { USE_CPU, USE_GPU };
+#define USE_TOUCHED(c) (1u << (2 * (c)))        /* touched by the class since the last epoch */
+#define USE_SEEN(c)    (2u << (2 * (c)))        /* the class's last use is known */
+#define USE_GAP_MAX    63       /* a longer pause is no pattern (6 bits) */
+#define USE_EPOCH_MASK 127      /* last uses are kept mod 128 epochs, and forgotten after
+                                 * USE_GAP_MAX + 1 epochs, so their ages never alias */
 
 /* 56 bytes; with its share of the slot table (8 bytes) a region costs 64 bytes. */
 struct region {
@@ -62,23 +66,49 @@ struct region {
         uint8_t loc : 4;
         uint8_t prev_loc : 4;   /* where it was before the last change: going back is a trip */
         uint8_t flags;
-        uint8_t hint;           /* HINT_BYTE() or 0 */
+        uint8_t hint : 7;       /* HINT_BYTE() or 0 */
+        uint8_t gpu_sure : 1;   /* the GPUs' last pause was the one predicted (4a'') */
         uint8_t trips;          /* returns to prev_loc, moves no further apart than the window */
         uint8_t reuse;          /* EWMA of "touched this epoch", 0..255 */
-        uint8_t moves;          /* saturating */
-        uint16_t cpu_last;      /* epoch (mod 2^16) the CPU last touched it, with CPU_SEEN */
-        uint8_t cpu_gap;        /* epochs from the end of the CPU's previous use to the
-                                 * start of its last, when it paused between them: the
-                                 * period of a recurring CPU use; 0 = none seen */
-        uint8_t cpu_state;      /* CPU_* */
+        uint8_t moves : 4;      /* saturating at REGION_MOVES_MAX */
+        uint8_t use_state : 4;  /* USE_TOUCHED(), USE_SEEN() */
+        /* Recurring uses (4a''): the epoch (mod 128) of each class's last use and the pause
+         * before it (epochs from the end of the previous use to its start, when it paused:
+         * 0 = none seen); for the GPUs also the pause before that one, so uses that
+         * alternate two pauses (a layer's forward and backward pass) are predicted too. */
+        uint32_t cpu_last : 7, cpu_gap : 6, gpu_last : 7, gpu_gap : 6, gpu_gap2 : 6;
 };
+
+#define REGION_MOVES_MAX 15
 
 /* Adds stored heat (accesses x e->scale) of accessor acc to x. */
 static inline void region_heat_add(struct region *x, unsigned acc, float v) {
         x->heat[acc] += v;
         x->flags |= REGION_TOUCHED;
-        if (acc == SPM_ACC_CPU)
-                x->cpu_state |= CPU_TOUCHED;
+        x->use_state |= USE_TOUCHED(acc == SPM_ACC_CPU ? USE_CPU : USE_GPU);
+}
+
+static inline unsigned region_use_last(const struct region *r, unsigned c) {
+        return c == USE_CPU ? r->cpu_last : r->gpu_last;
+}
+
+/* Epochs since class c's last use of r (valid with USE_SEEN(c)). */
+static inline unsigned region_use_age(const struct region *r, unsigned c, uint64_t epoch) {
+        return (unsigned) (epoch - region_use_last(r, c)) & USE_EPOCH_MASK;
+}
+
+/* Epochs until class c's next use of r, if it recurs: 1 = in the coming epoch; 0 = none
+ * predicted. The CPU's next use is one pause after its last. The GPUs' is the pause before
+ * the last one after it (the same for a steady period, right for two alternating pauses),
+ * and only once a pause came when predicted. */
+static inline unsigned region_use_due(const struct region *r, unsigned c, uint64_t epoch) {
+        if (!(r->use_state & USE_SEEN(c)))
+                return 0;
+        unsigned g = c == USE_CPU ? r->cpu_gap : r->gpu_gap2 ? r->gpu_gap2 : r->gpu_gap;
+        if (g == 0 || (c == USE_GPU && !r->gpu_sure))
+                return 0;
+        unsigned due = (region_use_last(r, c) + g - (unsigned) epoch) & USE_EPOCH_MASK;
+        return due <= g ? due : 0;
 }
 
 /* A slot of the lookup table. It also accumulates the accesses of one accessor for a slot

@@ -27,6 +27,7 @@ static const char *const reason_names[_SPM_REASON_MAX] = {
         [SPM_REASON_DRAIN] = "drain",
         [SPM_REASON_QUARANTINE] = "quarantine",
         [SPM_REASON_CPU_DUE] = "cpu-due",
+        [SPM_REASON_GPU_DUE] = "gpu-due",
 };
 
 const char *spm_reason_to_string(enum spm_reason r) {

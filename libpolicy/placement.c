@@ -53,6 +53,7 @@ struct item {
         uint32_t idx;
         uint8_t from, to, reason;
         bool forced, taken;
+        bool due;               /* filed for a predicted use */
 };
 
 struct vec {
@@ -246,29 +247,106 @@ static void new_use_learn(struct spm_process *p) {
         p->new_seen_epoch = p->new_again_epoch = 0;
 }
 
-/* A recurring CPU use due within CPU_DUE_AHEAD epochs of a region in VRAM: what serving it
- * from RAM saves, less the GPUs' loss until then. The CPU touches it as much as in its last
- * use: stored heat does not decay (the scale grows), so heat / scale, grown back by the epochs
- * since, is the count of that use. Until it is due, only an untouched region goes early (the
- * copies share the epoch's budget, so a big set needs a few epochs to leave). */
+/* Step 4a'': a class's use of r. The pause from the end of its previous use to the start of
+ * this one (when it paused) is its period; the GPUs keep the pause before it too, and whether
+ * this one came when predicted. A use not renewed within USE_GAP_MAX epochs is forgotten. */
+static void use_record(struct region *r, unsigned c, uint64_t epoch) {
+        unsigned age = region_use_age(r, c, epoch);
+        if (!(r->use_state & USE_TOUCHED(c))) {
+                if ((r->use_state & USE_SEEN(c)) && age > USE_GAP_MAX) {
+                        r->use_state &= (uint8_t) ~USE_SEEN(c);
+                        if (c == USE_CPU)
+                                r->cpu_gap = 0;
+                        else
+                                r->gpu_gap = r->gpu_gap2 = r->gpu_sure = 0;
+                }
+                return;
+        }
+        if ((r->use_state & USE_SEEN(c)) && age > 1) {
+                unsigned gap = age <= USE_GAP_MAX ? age : 0;
+                if (c == USE_CPU)
+                        r->cpu_gap = gap & USE_GAP_MAX;
+                else {
+                        unsigned predicted = r->gpu_gap2 ? r->gpu_gap2 : r->gpu_gap;
+                        r->gpu_sure = gap != 0 && gap == predicted;
+                        r->gpu_gap2 = r->gpu_gap;
+                        r->gpu_gap = gap & USE_GAP_MAX;
+                }
+        }
+        if (c == USE_CPU)
+                r->cpu_last = epoch & USE_EPOCH_MASK;
+        else
+                r->gpu_last = epoch & USE_EPOCH_MASK;
+        r->use_state = (uint8_t) ((r->use_state & ~USE_TOUCHED(c)) | USE_SEEN(c));
+}
+
+/* Epochs until the CPU's next use of r, if it recurs (region_use_due()). A CPU use seen once
+ * is taken to recur with the period of the GPUs' uses, once theirs came as predicted: a
+ * training step's optimizer comes back with its forward and backward passes. */
+static unsigned cpu_use_due(const struct region *r, uint64_t epoch) {
+        unsigned due = region_use_due(r, USE_CPU, epoch);
+        if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0 ||
+            r->gpu_gap == 0 || r->gpu_gap2 == 0 || !r->gpu_sure)
+                return due;
+        unsigned period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
+        unsigned age = region_use_age(r, USE_CPU, epoch);
+        return (period - age % period) % period;
+}
+
+/* A recurring CPU use due soon of a region in VRAM: what serving it from RAM saves, less the
+ * GPUs' loss until then. The CPU touches it as much as in its last use: stored heat does not
+ * decay (the scale grows), so heat / scale, grown back by the epochs since, is the count of
+ * that use. An untouched region leaves up to CPU_DUE_AHEAD epochs early (the copies share the
+ * epoch's budget, so a big set needs a few epochs to leave), or right away when the GPUs
+ * come back only after the CPU (nothing is lost meanwhile), but not before a GPU use that is
+ * predicted to come first; a touched one when it is due. The use is predicted, so a region
+ * that moved in for the GPUs' last use may go at once. */
 static double cpu_due_saving(const struct epoch_ctx *x, const struct region *r,
-                             const struct rates *rt, unsigned cur, bool touched) {
+                             const struct rates *rt, unsigned cur, bool touched, bool settled) {
         const struct spm_engine *e = x->e;
-        if (cur == SPM_LOC_SYSMEM || r->cpu_gap == 0)
+        unsigned due = cpu_use_due(r, e->epoch);
+        if (cur == SPM_LOC_SYSMEM || due == 0 || (due > 1 && (touched || !settled)))
                 return 0;
-        uint16_t due = (uint16_t) (r->cpu_last + r->cpu_gap - e->epoch);
-        if (due == 0 || due > CPU_DUE_AHEAD || (due > 1 && touched))
+        unsigned gpu_due = region_use_due(r, USE_GPU, e->epoch);
+        if (gpu_due != 0 && gpu_due < due)
                 return 0;
-        uint16_t age = (uint16_t) (e->epoch - r->cpu_last);
+        bool gpus_after = gpu_due > due;
+        if (due > CPU_DUE_AHEAD && !gpus_after)
+                return 0;
+        double age = region_use_age(r, USE_CPU, e->epoch);
         double count = r->heat[SPM_ACC_CPU] / e->scale * exp2(age / e->epochs_per_half_life);
         double saving = count * (e->cost_us[SPM_ACC_CPU][cur] -
                                  e->cost_us[SPM_ACC_CPU][SPM_LOC_SYSMEM]);
-        for (unsigned k = 0; k < rt->n; k++)
+        for (unsigned k = 0; k < rt->n && !gpus_after; k++)
                 if (rt->acc[k] != SPM_ACC_CPU)
                         saving -= due * rt->rate[rt->acc[k]] *
                                   (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
                                    e->cost_us[rt->acc[k]][cur]);
         return saving;
+}
+
+/* A recurring GPU use due in the coming epoch of a region in RAM: what serving that use from
+ * VRAM saves, as many accesses as its last use. *to is where: the home of the GPU that used
+ * it most. */
+static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
+                             const struct spm_jobrec *j, unsigned cur, bool touched,
+                             unsigned *to) {
+        const struct spm_engine *e = x->e;
+        if (cur != SPM_LOC_SYSMEM || touched || region_use_due(r, USE_GPU, e->epoch) != 1)
+                return 0;
+        unsigned best = 0;
+        for (unsigned a = 1; a < e->m.n_accessors; a++)
+                if (r->heat[a] > 0 && (best == 0 || r->heat[a] > r->heat[best]))
+                        best = a;
+        if (best == 0 || !loc_allowed(e, j, e->m.home[best]))
+                return 0;
+        /* Its heat at the last use, less what the uses before it left: a use one pause
+         * (gpu_gap) after the one before, and so on, of equal counts. */
+        double age = region_use_age(r, USE_GPU, e->epoch);
+        double count = r->heat[best] / e->scale * exp2(age / e->epochs_per_half_life) *
+                       (1.0 - exp2(-(double) r->gpu_gap / e->epochs_per_half_life));
+        *to = e->m.home[best];
+        return count * (e->cost_us[best][SPM_LOC_SYSMEM] - e->cost_us[best][*to]);
 }
 
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
@@ -333,14 +411,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
-        /* 4a''. a recurring CPU use: the gap from the end of the CPU's previous use to the
-         * start of this one is its period (cpu_due_saving()). */
-        if (r->cpu_state & CPU_TOUCHED) {
-                uint16_t gap = (uint16_t) (e->epoch - r->cpu_last);
-                if ((r->cpu_state & CPU_SEEN) && gap > 1)
-                        r->cpu_gap = (uint8_t) (gap <= UINT8_MAX ? gap : 0);
-                r->cpu_last = (uint16_t) e->epoch;
-                r->cpu_state = CPU_SEEN;
+        /* 4a''. recurring uses, the CPU's and the GPUs' (region_use_due()). */
+        if (r->use_state) {
+                use_record(r, USE_CPU, e->epoch);
+                use_record(r, USE_GPU, e->epoch);
         }
 
         /* 4b. quarantine: the new ones are settled below (held where they are, or pinned
@@ -366,7 +440,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          * VRAM. Only what is in use moves up and RAM is no victim unless it can fill up, so
          * the cost model has nothing to say about it. */
         if (r->loc == SPM_LOC_SYSMEM && !touched && !new_quarantine && !x->ram_binds &&
-            hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT)
+            hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT &&
+            region_use_due(r, USE_GPU, e->epoch) != 1)
                 return 0;
         bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
@@ -518,13 +593,27 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         (double) bytes / 1e6;
         } else {
                 /* A recurring CPU use is due: home before it, and back (a second copy)
-                 * when the GPU wants it again. */
-                double due = settled ? cpu_due_saving(x, r, &rt, cur, touched) : 0;
+                 * when the GPU wants it again. Moves for predicted uses (c.due) are no
+                 * ping-pong: they may return a region to where it just came from. */
+                double due = cpu_due_saving(x, r, &rt, cur, touched, settled);
                 if (due > e->c.hysteresis * 2 * c.cost) {
                         c.to = SPM_LOC_SYSMEM;
                         c.gain = due;
                         c.key = due / (double) bytes;
                         c.reason = SPM_REASON_CPU_DUE;
+                        c.due = true;
+                        return vec_push(&x->cands, &c);
+                }
+                /* A recurring GPU use is due: into VRAM before it, when that use pays for
+                 * the copy in and the copy back out. */
+                unsigned gto = SPM_LOC_SYSMEM;
+                double gdue = settled ? gpu_due_saving(x, r, j, cur, touched, &gto) : 0;
+                if (gdue > 2 * c.cost) {
+                        c.to = (uint8_t) gto;
+                        c.gain = gdue;
+                        c.key = gdue / (double) bytes;
+                        c.reason = SPM_REASON_GPU_DUE;
+                        c.due = true;
                         return vec_push(&x->cands, &c);
                 }
                 /* Only what is in use now moves up: decayed heat of a phase that ended
@@ -574,6 +663,8 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
         int ret;
 
         budget_take(x, it->from, it->to, it->bytes);
+        if (it->due)
+                r->trips = 0;   /* a predicted use: a clean ping-pong history */
         if (region_relocate(e, it->p, r, it->to, true)) {
                 x->plan->n_quarantined++;
                 ret = hold(x, it->p, it->rg, r);
@@ -655,8 +746,9 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
         if (c->rg->r[c->idx].loc != c->from)
                 return 0; /* moved as a victim already */
         /* Never be the one who completes a ping-pong: a region the driver keeps pulling
-         * back stays where it is (the detector quarantines it when the driver does it). */
-        if (!c->forced && region_would_quarantine(e, &c->rg->r[c->idx], to))
+         * back stays where it is (the detector quarantines it when the driver does it). A
+         * move for a predicted use is none: the use, not heat, brings it back. */
+        if (!c->forced && !c->due && region_would_quarantine(e, &c->rg->r[c->idx], to))
                 return 0;
         if (!budget_ok(x, c->from, to, c->bytes)) {
                 x->plan->bytes_deferred += c->bytes;

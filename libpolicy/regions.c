@@ -232,8 +232,8 @@ static bool regions_alike(const struct spm_engine *e, const struct region *a,
                 return false;
         if (a->reuse >= 48 || b->reuse >= 48)
                 return false; /* in use: placement needs it at the granule */
-        if (a->cpu_gap != b->cpu_gap)
-                return false; /* a different recurring CPU use */
+        if (a->cpu_gap != b->cpu_gap || a->gpu_gap != b->gpu_gap || a->gpu_gap2 != b->gpu_gap2)
+                return false; /* a different recurring use */
         if ((uint64_t) a->npages + b->npages > max_pages)
                 return false;
         /* A region that moved within the ping-pong window keeps its own history. */
@@ -273,12 +273,20 @@ void range_merge(struct spm_engine *e, struct spm_process *p, struct spm_range *
                         a->trips = MAX(a->trips, b->trips);
                         a->reuse = MAX(a->reuse, b->reuse);
                         a->flags |= b->flags & (REGION_TOUCHED | REGION_MOVED);
-                        if ((b->cpu_state & CPU_SEEN) &&
-                            (!(a->cpu_state & CPU_SEEN) ||
-                             (uint16_t) (e->epoch - b->cpu_last) <
-                                     (uint16_t) (e->epoch - a->cpu_last)))
+                        /* The later last use of each class; the GPUs' with its certainty. */
+                        if ((b->use_state & USE_SEEN(USE_CPU)) &&
+                            (!(a->use_state & USE_SEEN(USE_CPU)) ||
+                             region_use_age(b, USE_CPU, e->epoch) <
+                                     region_use_age(a, USE_CPU, e->epoch)))
                                 a->cpu_last = b->cpu_last;
-                        a->cpu_state |= b->cpu_state;
+                        if ((b->use_state & USE_SEEN(USE_GPU)) &&
+                            (!(a->use_state & USE_SEEN(USE_GPU)) ||
+                             region_use_age(b, USE_GPU, e->epoch) <
+                                     region_use_age(a, USE_GPU, e->epoch))) {
+                                a->gpu_last = b->gpu_last;
+                                a->gpu_sure = b->gpu_sure;
+                        }
+                        a->use_state |= b->use_state;
                         e->n_regions--;
                 } else
                         rg->r[++w] = *b;
@@ -341,7 +349,7 @@ bool region_relocate(struct spm_engine *e, struct spm_process *p, struct region 
         r->loc = (uint8_t) to;
         r->last_move = (uint16_t) e->epoch;
         r->flags |= REGION_MOVED;
-        if (r->moves < UINT8_MAX)
+        if (r->moves < REGION_MOVES_MAX)
                 r->moves++;
         return q;
 }

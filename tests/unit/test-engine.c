@@ -854,4 +854,54 @@ TEST(memory_per_region) {
         fx_stop(&f);
 }
 
+/* A training step in miniature: the GPU passes over a region twice per 10 epochs (at 0 and 3:
+ * pauses of 3 and 7 alternate, like a layer's forward and backward pass) and the CPU updates
+ * it at 5. Once the GPUs' pauses came as predicted, the region moves in the epoch before the
+ * GPU use that follows the CPU's (gpu-due; a single-period predictor would expect it 3 epochs
+ * after the last), and goes home the epoch before the CPU's (cpu-due), the first time from
+ * one CPU use only: it recurs with the GPUs' period. Nothing else moves. When the uses stop,
+ * one predicted use does not come (the move at 49) and then no predicted move comes back,
+ * also not once the epoch count has wrapped the 7 bits that last uses are kept in. */
+TEST(recurring_gpu_and_cpu_uses_move_before_them) {
+        struct fx f = {};
+        unsigned n_gpu_due = 0, n_cpu_due = 0;
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 400; k++) {
+                bool on = k < 45;
+                if (on && (k % 10 == 0 || k % 10 == 3))
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * HOT);
+                if (on && k % 10 == 5)
+                        fx_touch(&f, 1, SPM_ACC_CPU, HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n && k >= 14; i++) {
+                        const struct spm_move *mv = &f.plan.moves[i];
+                        ASSERT_EQ_U(mv->start, BASE + G2);
+                        if (k % 10 == 9) {
+                                ASSERT_EQ(mv->reason, SPM_REASON_GPU_DUE);
+                                ASSERT_EQ(mv->to, SPM_LOC_GPU(0));
+                                n_gpu_due++;
+                        } else {
+                                ASSERT_EQ(k % 10, 4u);
+                                ASSERT_EQ(mv->reason, SPM_REASON_CPU_DUE);
+                                ASSERT_EQ(mv->to, SPM_LOC_SYSMEM);
+                                n_cpu_due++;
+                        }
+                        ASSERT_LT(k, 60u);
+                }
+                if (on && k >= 20 && k % 10 == 0)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                if (on && k >= 15 && k % 10 == 5)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+        }
+        /* In at 19, 29, 39 (and 49, for a use that did not come); home at 14 (the CPU's
+         * period still unseen), 24, 34, 44. */
+        ASSERT_EQ(n_gpu_due, 4u);
+        ASSERT_EQ(n_cpu_due, 4u);
+        ASSERT_STREQ(spm_reason_to_string(SPM_REASON_GPU_DUE), "gpu-due");
+        fx_stop(&f);
+}
+
 TEST_MAIN()
