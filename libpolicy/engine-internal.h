@@ -176,8 +176,8 @@ struct spm_process {
         double new_seen, new_again;
         uint64_t new_seen_epoch, new_again_epoch;
         /* GPU accesses of new uses in their first epoch, and their bytes: decayed sums like
-         * new_seen (spm_engine_first_touch_fast()). */
-        double first_acc, first_bytes, first_acc_epoch;
+         * new_seen, and the same sum of 1 per such epoch (spm_engine_first_touch_fast()). */
+        double first_acc, first_bytes, first_epochs, first_acc_epoch;
         uint64_t first_bytes_epoch;
 };
 

@@ -224,11 +224,16 @@ bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
                 return false;
         /* The GPUs' accesses of its new data in their first epoch alone pay for the eviction
          * the fault causes (the same test as a move's: hysteresis x the copy). */
-        double saving = INFINITY;
+        double saving = INFINITY, room = INFINITY;
         for (unsigned g = 0; g < e->m.n_gpus; g++) {
                 unsigned a = SPM_ACC_GPU(g), h = e->m.home[a];
                 saving = MIN(saving, e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][h]);
+                room = MIN(room, (double) loc_capacity(e, h));
         }
+        /* And an epoch's new data must fit in VRAM: beyond it the first touches evict each
+         * other (TTM takes the oldest), each paying a fault and a copy for nothing. */
+        if (p->first_bytes / p->first_epochs > room)
+                return false;
         double per_byte = migrate_cost(e, e->c.granule) / (double) e->c.granule;
         return p->first_acc / p->first_bytes * saving > e->c.hysteresis * per_byte;
 }
@@ -237,6 +242,7 @@ static void new_use_learn(struct spm_process *p) {
         if (p->first_bytes_epoch > 0) {
                 p->first_acc = p->first_acc * NEW_USE_MEMORY + p->first_acc_epoch;
                 p->first_bytes = p->first_bytes * NEW_USE_MEMORY + (double) p->first_bytes_epoch;
+                p->first_epochs = p->first_epochs * NEW_USE_MEMORY + 1.0;
                 p->first_acc_epoch = 0;
                 p->first_bytes_epoch = 0;
         }

@@ -602,14 +602,25 @@ TEST(recurring_cpu_use_goes_home_before_it) {
 }
 
 /* First touches may land in a full VRAM for a process whose new data the GPU uses densely in
- * its first epoch (a tile read 4 times), not for one that passes through new data lightly. */
+ * its first epoch (a tile read 4 times), not for one that passes through new data lightly,
+ * nor for one whose new data of an epoch would not fit in VRAM (12 granules into 8: they
+ * would evict each other). */
 TEST(first_touch_fast_follows_new_uses) {
-        struct fx dense = {}, light = {};
+        struct fx dense = {}, light = {}, wide = {};
 
         fx_config(&dense);
         fx_start(&dense, 128, 8, 1);
         fx_config(&light);
         fx_start(&light, 64, 8, 1);
+        fx_config(&wide);
+        fx_start(&wide, 192, 8, 1);
+        for (unsigned k = 0; k < 16; k++) {
+                for (unsigned g = 0; g < 12; g++)
+                        fx_touch(&wide, k * 12 + g, SPM_ACC_GPU(0), 4 * G2 / 64);
+                fx_epoch(&wide);
+                ASSERT_FALSE(spm_engine_first_touch_fast(wide.e, PID));
+        }
+        fx_stop(&wide);
         ASSERT_FALSE(spm_engine_first_touch_fast(dense.e, PID));
         ASSERT_FALSE(spm_engine_first_touch_fast(dense.e, PID + 1));
         ASSERT_FALSE(spm_engine_first_touch_fast(NULL, PID));
