@@ -333,12 +333,12 @@ static double cpu_due_saving(const struct epoch_ctx *x, const struct region *r,
 
 /* A recurring GPU use due in the coming epoch of a region in RAM: what serving that use from
  * VRAM saves, as many accesses as its last use. *to is where: the home of the GPU that used
- * it most. */
+ * it most. The use is predicted, so neither a CPU use in this epoch nor a move home for it
+ * (cpu-due, the epoch before) holds the region back. */
 static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
-                             const struct spm_jobrec *j, unsigned cur, bool touched,
-                             unsigned *to) {
+                             const struct spm_jobrec *j, unsigned cur, unsigned *to) {
         const struct spm_engine *e = x->e;
-        if (cur != SPM_LOC_SYSMEM || touched || region_use_due(r, USE_GPU, e->epoch) != 1)
+        if (cur != SPM_LOC_SYSMEM || region_use_due(r, USE_GPU, e->epoch) != 1)
                 return 0;
         unsigned best = 0;
         for (unsigned a = 1; a < e->m.n_accessors; a++)
@@ -346,11 +346,14 @@ static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
                         best = a;
         if (best == 0 || !loc_allowed(e, j, e->m.home[best]))
                 return 0;
-        /* Its heat at the last use, less what the uses before it left: a use one pause
-         * (gpu_gap) after the one before, and so on, of equal counts. */
+        /* Its heat at the last use, less what the uses before it left: uses of equal counts,
+         * the last one pause (gpu_gap) after the one before, that one gpu_gap2 after the one
+         * before it, and so on. */
+        double hl = e->epochs_per_half_life;
         double age = region_use_age(r, USE_GPU, e->epoch);
-        double count = r->heat[best] / e->scale * exp2(age / e->epochs_per_half_life) *
-                       (1.0 - exp2(-(double) r->gpu_gap / e->epochs_per_half_life));
+        double period = r->gpu_gap2 ? r->gpu_gap + r->gpu_gap2 : 2.0 * r->gpu_gap;
+        double count = r->heat[best] / e->scale * exp2(age / hl) *
+                       (1.0 - exp2(-period / hl)) / (1.0 + exp2(-(double) r->gpu_gap / hl));
         *to = e->m.home[best];
         return count * (e->cost_us[best][SPM_LOC_SYSMEM] - e->cost_us[best][*to]);
 }
@@ -613,7 +616,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 /* A recurring GPU use is due: into VRAM before it, when that use pays for
                  * the copy in and the copy back out. */
                 unsigned gto = SPM_LOC_SYSMEM;
-                double gdue = settled ? gpu_due_saving(x, r, j, cur, touched, &gto) : 0;
+                double gdue = gpu_due_saving(x, r, j, cur, &gto);
                 if (gdue > 2 * c.cost) {
                         c.to = (uint8_t) gto;
                         c.gain = gdue;

@@ -915,4 +915,41 @@ TEST(recurring_gpu_and_cpu_uses_move_before_them) {
         fx_stop(&f);
 }
 
+/* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
+ * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
+ * region goes home the epoch before the CPU's use and comes back in the very next epoch,
+ * the CPU's, for the GPU's use: neither the CPU's touch nor the move an epoch ago holds the
+ * predicted move back. */
+TEST(gpu_use_right_after_the_cpus_comes_in_before_it) {
+        struct fx f = {};
+        unsigned n_back = 0;
+
+        fx_config(&f);
+        fx_start(&f, 4, 4, 1);
+        for (unsigned k = 0; k < 60; k++) {
+                if (k % 10 == 0 || k % 10 == 7)
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * HOT);
+                if (k % 10 == 9)
+                        fx_touch(&f, 1, SPM_ACC_CPU, HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                if (k < 28)
+                        continue;
+                if (k % 10 == 8) {
+                        /* home for the CPU's use at 9 */
+                        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+                } else if (k % 10 == 9) {
+                        bool back = false;
+                        for (int i = 0; i < n; i++)
+                                back |= f.plan.moves[i].reason == SPM_REASON_GPU_DUE &&
+                                        f.plan.moves[i].to == SPM_LOC_GPU(0);
+                        ASSERT_TRUE(back);
+                        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                        n_back++;
+                }
+        }
+        ASSERT_EQ(n_back, 4u);
+        fx_stop(&f);
+}
+
 TEST_MAIN()
