@@ -54,7 +54,9 @@ enum { USE_CPU, USE_GPU };
 #define USE_SEEN(c)    (2u << (2 * (c)))        /* the class's last use is known */
 #define USE_GAP_MAX    63       /* a longer pause is no pattern (6 bits) */
 #define USE_EPOCH_MASK 127      /* last uses are kept mod 128 epochs, and forgotten after
-                                 * USE_GAP_MAX + 1 epochs, so their ages never alias */
+                                 * USE_GAP_MAX + 1 to USE_GAP_MAX + USE_FORGET_EVERY + 1
+                                 * epochs, so their ages never alias */
+#define USE_FORGET_EVERY 31     /* untouched regions' old uses are forgotten every 32 epochs */
 
 /* 56 bytes; with its share of the slot table (8 bytes) a region costs 64 bytes. */
 struct region {

@@ -255,7 +255,10 @@ static void new_use_learn(struct spm_process *p) {
 
 /* Step 4a'': a class's use of r. The pause from the end of its previous use to the start of
  * this one (when it paused) is its period; the GPUs keep the pause before it too, and whether
- * this one came when predicted. A use not renewed within USE_GAP_MAX epochs is forgotten. */
+ * this one came when predicted. A use not renewed within USE_GAP_MAX epochs is forgotten, at
+ * the latest USE_FORGET_EVERY + 1 epochs later (untouched regions are looked at only then):
+ * its age never reaches the 128 epochs that last uses wrap at, and a prediction from it
+ * never comes due (region_use_due()). */
 static void use_record(struct region *r, unsigned c, uint64_t epoch) {
         unsigned age = region_use_age(r, c, epoch);
         if (!(r->use_state & USE_TOUCHED(c))) {
@@ -296,7 +299,7 @@ static unsigned cpu_use_due(const struct region *r, uint64_t epoch) {
                 return due;
         unsigned period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
         unsigned age = region_use_age(r, USE_CPU, epoch);
-        return (period - age % period) % period;
+        return age <= USE_GAP_MAX ? (period - age % period) % period : 0;
 }
 
 /* A recurring CPU use due soon of a region in VRAM: what serving it from RAM saves, less the
@@ -356,6 +359,35 @@ static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
                        (1.0 - exp2(-period / hl)) / (1.0 + exp2(-(double) r->gpu_gap / hl));
         *to = e->m.home[best];
         return count * (e->cost_us[best][SPM_LOC_SYSMEM] - e->cost_us[best][*to]);
+}
+
+/* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch and that
+ * use pays for the copy in and the copy back out (for the next CPU use, or as a victim).
+ * Returns 1 when filed. A COLD or STREAMING hint keeps it out. */
+static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                             uint32_t idx, enum spm_hint_kind hint) {
+        const struct region *r = &rg->r[idx];
+        if (!r->gpu_sure || hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING ||
+            hint == SPM_HINT_PIN_RAM)
+                return 0;
+        unsigned to = SPM_LOC_SYSMEM;
+        double gain = gpu_due_saving(x, r, p->job, r->loc, &to);
+        uint64_t bytes = region_bytes(r);
+        double cost = migrate_cost(x->e, bytes);
+        if (!(gain > 2 * cost))
+                return 0;
+        int ret = vec_push(&x->cands, &(struct item) {
+                .key = gain / (double) bytes,
+                .gain = gain,
+                .cost = cost,
+                .bytes = bytes,
+                .start = region_start(rg, r),
+                .p = p, .rg = rg, .idx = idx,
+                .from = r->loc, .to = (uint8_t) to,
+                .reason = SPM_REASON_GPU_DUE,
+                .due = true,
+        });
+        return ret < 0 ? ret : 1;
 }
 
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
@@ -421,7 +453,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
         /* 4a''. recurring uses, the CPU's and the GPUs' (region_use_due()). */
-        if (r->use_state) {
+        if ((r->use_state & (USE_TOUCHED(USE_CPU) | USE_TOUCHED(USE_GPU))) ||
+            (r->use_state && !(e->epoch & USE_FORGET_EVERY))) {
                 use_record(r, USE_CPU, e->epoch);
                 use_record(r, USE_GPU, e->epoch);
         }
@@ -446,12 +479,13 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         enum spm_hint_kind hint = HINT_KIND(r->hint);
         unsigned hgpu = HINT_GPU(r->hint);
         /* Most of the population: in RAM, untouched this epoch, no hint that pulls it into
-         * VRAM. Only what is in use moves up and RAM is no victim unless it can fill up, so
-         * the cost model has nothing to say about it. */
+         * VRAM. Only what is in use, or predicted to be (gpu-due), moves up and RAM is no
+         * victim unless it can fill up, so the cost model has nothing more to say about it. */
         if (r->loc == SPM_LOC_SYSMEM && !touched && !new_quarantine && !x->ram_binds &&
-            hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT &&
-            region_use_due(r, USE_GPU, e->epoch) != 1)
-                return 0;
+            hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT) {
+                ret = gpu_due_candidate(x, p, rg, idx, hint);
+                return ret < 0 ? ret : 0;
+        }
         bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
         uint64_t bytes = region_bytes(r);
         unsigned cur = r->loc;
@@ -613,18 +647,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         c.due = true;
                         return vec_push(&x->cands, &c);
                 }
-                /* A recurring GPU use is due: into VRAM before it, when that use pays for
-                 * the copy in and the copy back out. */
-                unsigned gto = SPM_LOC_SYSMEM;
-                double gdue = gpu_due_saving(x, r, j, cur, &gto);
-                if (gdue > 2 * c.cost) {
-                        c.to = (uint8_t) gto;
-                        c.gain = gdue;
-                        c.key = gdue / (double) bytes;
-                        c.reason = SPM_REASON_GPU_DUE;
-                        c.due = true;
-                        return vec_push(&x->cands, &c);
-                }
+                /* A recurring GPU use is due: into VRAM before it. */
+                ret = gpu_due_candidate(x, p, rg, idx, hint);
+                if (ret != 0)
+                        return ret < 0 ? ret : 0;
                 /* Only what is in use now moves up: decayed heat of a phase that ended
                  * would otherwise displace the current one. */
                 if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))

@@ -872,17 +872,22 @@ TEST(memory_per_region) {
  * after the last), and goes home the epoch before the CPU's (cpu-due), the first time from
  * one CPU use only: it recurs with the GPUs' period. Nothing else moves. When the uses stop,
  * one predicted use does not come (the move at 49) and then no predicted move comes back,
- * also not once the epoch count has wrapped the 7 bits that last uses are kept in. */
+ * also not once the epoch count has wrapped the 7 bits that last uses are kept in. The same
+ * GPU uses of a region hinted STREAMING move nothing. */
 TEST(recurring_gpu_and_cpu_uses_move_before_them) {
         struct fx f = {};
         unsigned n_gpu_due = 0, n_cpu_due = 0;
 
         fx_config(&f);
         fx_start(&f, 4, 4, 1);
+        ASSERT_OK(spm_engine_hint(f.e, &(struct spm_hint) {
+                .pid = PID, .start = BASE + 3 * G2, .len = G2, .kind = SPM_HINT_STREAMING }));
         for (unsigned k = 0; k < 400; k++) {
                 bool on = k < 45;
-                if (on && (k % 10 == 0 || k % 10 == 3))
+                if (on && (k % 10 == 0 || k % 10 == 3)) {
                         fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * HOT);
+                        fx_touch(&f, 3, SPM_ACC_GPU(0), 2 * HOT);
+                }
                 if (on && k % 10 == 5)
                         fx_touch(&f, 1, SPM_ACC_CPU, HOT);
                 int n = fx_epoch(&f);
@@ -906,6 +911,7 @@ TEST(recurring_gpu_and_cpu_uses_move_before_them) {
                         ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
                 if (on && k >= 15 && k % 10 == 5)
                         ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_SYSMEM);
+                ASSERT_EQ(fx_loc_of(&f, BASE + 3 * G2), SPM_LOC_SYSMEM);
         }
         /* In at 19, 29, 39 (and 49, for a use that did not come); home at 14 (the CPU's
          * period still unseen), 24, 34, 44. */
