@@ -102,12 +102,12 @@ static inline unsigned region_use_age(const struct region *r, unsigned c, uint64
 /* Epochs until class c's next use of r, if it recurs: 1 = in the coming epoch; 0 = none
  * predicted. The CPU's next use is one pause after its last. The GPUs' is the pause before
  * the last one after it (the same for a steady period, right for two alternating pauses),
- * and only once a pause came when predicted. */
+ * and only once a pause came when predicted (gpu_sure: then both pauses are known). */
 static inline unsigned region_use_due(const struct region *r, unsigned c, uint64_t epoch) {
-        if (!(r->use_state & USE_SEEN(c)))
+        if (!(r->use_state & USE_SEEN(c)) || (c == USE_GPU && !r->gpu_sure))
                 return 0;
-        unsigned g = c == USE_CPU ? r->cpu_gap : r->gpu_gap2 ? r->gpu_gap2 : r->gpu_gap;
-        if (g == 0 || (c == USE_GPU && !r->gpu_sure))
+        unsigned g = c == USE_CPU ? r->cpu_gap : r->gpu_gap2;
+        if (g == 0)
                 return 0;
         unsigned due = (region_use_last(r, c) + g - (unsigned) epoch) & USE_EPOCH_MASK;
         return due <= g ? due : 0;

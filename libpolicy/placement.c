@@ -274,12 +274,12 @@ static void use_record(struct region *r, unsigned c, uint64_t epoch) {
         if ((r->use_state & USE_SEEN(c)) && age > 1) {
                 unsigned gap = age <= USE_GAP_MAX ? age : 0;
                 if (c == USE_CPU)
-                        r->cpu_gap = gap & USE_GAP_MAX;
+                        r->cpu_gap = gap;
                 else {
                         unsigned predicted = r->gpu_gap2 ? r->gpu_gap2 : r->gpu_gap;
                         r->gpu_sure = gap != 0 && gap == predicted;
                         r->gpu_gap2 = r->gpu_gap;
-                        r->gpu_gap = gap & USE_GAP_MAX;
+                        r->gpu_gap = gap;
                 }
         }
         if (c == USE_CPU)
@@ -294,8 +294,7 @@ static void use_record(struct region *r, unsigned c, uint64_t epoch) {
  * training step's optimizer comes back with its forward and backward passes. */
 static unsigned cpu_use_due(const struct region *r, uint64_t epoch) {
         unsigned due = region_use_due(r, USE_CPU, epoch);
-        if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0 ||
-            r->gpu_gap == 0 || r->gpu_gap2 == 0 || !r->gpu_sure)
+        if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0 || !r->gpu_sure)
                 return due;
         unsigned period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
         unsigned age = region_use_age(r, USE_CPU, epoch);
@@ -354,7 +353,7 @@ static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
          * before it, and so on. */
         double hl = e->epochs_per_half_life;
         double age = region_use_age(r, USE_GPU, e->epoch);
-        double period = r->gpu_gap2 ? r->gpu_gap + r->gpu_gap2 : 2.0 * r->gpu_gap;
+        double period = r->gpu_gap + r->gpu_gap2;
         double count = r->heat[best] / e->scale * exp2(age / hl) *
                        (1.0 - exp2(-period / hl)) / (1.0 + exp2(-(double) r->gpu_gap / hl));
         *to = e->m.home[best];
