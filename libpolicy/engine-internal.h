@@ -181,6 +181,13 @@ struct spm_process {
          * new_seen, and the same sum of 1 per such epoch (spm_engine_first_touch_fast()). */
         double first_acc, first_bytes, first_epochs, first_acc_epoch;
         uint64_t first_bytes_epoch;
+        /* How long its new uses last (placement.c, new_use_learn()): epochs, 0 unknown.
+         * Of the new uses that ended in this epoch: the shortest and longest (STEADY_RUN or
+         * more; UINT8_MAX: too long to tell; 0: none) and their bytes, whether any (also
+         * shorter) did, and the epochs before it in which none did. */
+        unsigned life, life_min, life_max, life_quiet;
+        uint64_t life_bytes;
+        bool life_ended;
 };
 
 /* A partial access waiting for the regions to be cut at its edges (observe.c). */
@@ -205,6 +212,9 @@ struct spm_engine {
         /* By reuse: 1 / the share of the heat's EWMA window that a region touched in
          * every epoch since its first touch has filled (REGION_NEW_USE). */
         float heat_boost[256];
+        /* By reuse: how many epochs such a region has been in use (1 after its first touch;
+         * 0 where reuse no longer tells, a long use's reuse saturates). */
+        uint8_t new_use_age[256];
 
         struct spm_jobrec **jobs;
         size_t n_jobs, n_jobs_alloc;

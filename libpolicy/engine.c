@@ -28,6 +28,7 @@ static const char *const reason_names[_SPM_REASON_MAX] = {
         [SPM_REASON_QUARANTINE] = "quarantine",
         [SPM_REASON_CPU_DUE] = "cpu-due",
         [SPM_REASON_GPU_DUE] = "gpu-due",
+        [SPM_REASON_USE_ENDS] = "use-ends",
 };
 
 const char *spm_reason_to_string(enum spm_reason r) {
@@ -97,6 +98,17 @@ static void engine_derive(struct spm_engine *e) {
         for (unsigned u = 0; u < 256; u++) {
                 double fill = 1.0 - pow(1.0 - u / 256.0, k);
                 e->heat_boost[u] = (float) (1.0 / MAX(fill, first));
+        }
+        /* The reuse of a region touched in every epoch since its first touch follows one
+         * sequence (placement.c, step 4a): its n-th value says n, until it saturates. */
+        memset(e->new_use_age, 0, sizeof(e->new_use_age));
+        for (unsigned n = 1, u = 0;; n++) {
+                u = MIN(u - u / 8 + 32, 255u);
+                if (e->new_use_age[u] != 0) {
+                        e->new_use_age[u] = 0;
+                        break;
+                }
+                e->new_use_age[u] = (uint8_t) n;
         }
         for (unsigned a = 0; a < SPM_MAX_ACCESSORS; a++)
                 for (unsigned l = 0; l < SPM_MAX_LOCS; l++)

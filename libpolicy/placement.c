@@ -39,6 +39,7 @@
 #define FIRST_TOUCH_REUSE 32    /* reuse after one touched epoch from 0 (never touched) */
 #define CPU_DUE_AHEAD 4         /* epochs before a recurring CPU use that its region may
                                  * leave VRAM (step 4a'') */
+#define LIFE_GRANULES 8         /* a block of new uses that teaches their length (life) */
 #define NEW_USE_MEMORY 0.5      /* weight of the previous epochs' new uses, per epoch that
                                  * has some (new_use_learn()) */
 
@@ -238,7 +239,23 @@ bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
         return p->first_acc / p->first_bytes * saving > e->c.hysteresis * per_byte;
 }
 
-static void new_use_learn(struct spm_process *p) {
+static void new_use_learn(struct spm_process *p, uint64_t life_bytes_min) {
+        /* How long new uses last (life): learned when the runs that ended in this epoch all
+         * lasted as long, no other new use ended while they ran (they ended as a block, not
+         * one by one at random), the block is LIFE_GRANULES or more, and new uses of at least half as many bytes started in
+         * their place (the working set moved on: a tile for a tile). Any other end of a new
+         * use unlearns it. */
+        if (p->life_ended) {
+                p->life = p->life_min != 0 && p->life_min == p->life_max &&
+                          p->life_quiet + 1 >= p->life_min &&
+                          p->life_bytes >= life_bytes_min &&
+                          2 * p->first_bytes_epoch >= p->life_bytes ? p->life_min : 0;
+                p->life_min = p->life_max = 0;
+                p->life_bytes = 0;
+                p->life_quiet = 0;
+                p->life_ended = false;
+        } else
+                p->life_quiet++;
         if (p->first_bytes_epoch > 0) {
                 p->first_acc = p->first_acc * NEW_USE_MEMORY + p->first_acc_epoch;
                 p->first_bytes = p->first_bytes * NEW_USE_MEMORY + (double) p->first_bytes_epoch;
@@ -444,8 +461,18 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         p->first_bytes_epoch += region_bytes(r);
                 }
         }
-        else if (!touched)
+        else if (!touched && (r->flags & REGION_NEW_USE)) {
+                /* A new use ended: how long it lasted (life). */
+                unsigned n = e->new_use_age[r->reuse];
+                p->life_ended = true;
+                p->life_bytes += region_bytes(r);
+                if (n >= STEADY_RUN || n == 0) {
+                        n = n ? n : UINT8_MAX;
+                        p->life_min = p->life_min ? MIN(p->life_min, n) : n;
+                        p->life_max = MAX(p->life_max, n);
+                }
                 r->flags &= (uint8_t) ~REGION_NEW_USE;
+        }
         bool new_use = r->flags & REGION_NEW_USE;
         unsigned u = r->reuse - r->reuse / 8u + (touched ? 32u : 0u);
         r->reuse = (uint8_t) MIN(u, 255u);
@@ -645,6 +672,28 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         c.reason = SPM_REASON_CPU_DUE;
                         c.due = true;
                         return vec_push(&x->cands, &c);
+                }
+                /* A new use that reached the length of its process's new uses that ended
+                 * last is predicted to end with this epoch: a tile or phase of a blocked
+                 * algorithm is done, and the next one's first touches are coming. When
+                 * VRAM has no room for as much again, it leaves now, so the new data need
+                 * not evict (TTM takes the oldest: a region in long use). What it is worth:
+                 * the first epoch of as many bytes of the process's new data. */
+                if (new_use && touched && cur != SPM_LOC_SYSMEM && settled &&
+                    p->life >= STEADY_RUN && e->new_use_age[r->reuse] == p->life &&
+                    room_of(e, cur) < (int64_t) bytes && p->first_bytes > 0) {
+                        int g = e->loc_gpu[cur];
+                        unsigned a = SPM_ACC_GPU(g >= 0 ? (unsigned) g : 0);
+                        double gain = (double) bytes * p->first_acc / p->first_bytes *
+                                      (e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][cur]);
+                        if (gain > e->c.hysteresis * c.cost) {
+                                c.to = SPM_LOC_SYSMEM;
+                                c.gain = gain;
+                                c.key = gain / (double) bytes;
+                                c.reason = SPM_REASON_USE_ENDS;
+                                c.due = true;
+                                return vec_push(&x->cands, &c);
+                        }
                 }
                 /* A recurring GPU use is due: into VRAM before it. */
                 ret = gpu_due_candidate(x, p, rg, idx, hint);
@@ -972,7 +1021,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                         }
                 }
         for (size_t i = 0; i < e->n_procs; i++)
-                new_use_learn(e->procs[i]);
+                new_use_learn(e->procs[i], LIFE_GRANULES * e->c.granule);
 
         /* 5. Select: only the best candidates and the cheapest victims that the budget could
          * ever move get sorted. */

@@ -921,6 +921,87 @@ TEST(recurring_gpu_and_cpu_uses_move_before_them) {
         fx_stop(&f);
 }
 
+/* A blocked algorithm in miniature: granules 0-1 are read in every epoch (a shared matrix),
+ * and tiles of 8 granules take turns, six epochs each (2-9, then 10-17, ...), filling VRAM
+ * (10 granules) with the shared ones. Once the first tile's use has ended as a block and the
+ * next one started in its place, six epochs is the process's usual length: each later tile
+ * leaves in its sixth epoch (use-ends), so the next one finds room, and the shared granules
+ * never leave. Twins learn nothing and predict nothing: one whose tiles are a single
+ * granule (chance, not a tile), and one where other new uses end while the first tile runs
+ * (uses that end one by one, at random: no block), so its second tile is no prediction; and
+ * one whose next tile starts an epoch after the first ended (no tile for a tile). */
+TEST(a_tile_leaves_when_its_use_reaches_the_usual_length) {
+        static const unsigned widths[] = { 8, 1 };
+        for (size_t w = 0; w < ELEMENTSOF(widths); w++) {
+                unsigned width = widths[w];
+                struct fx f = {};
+                unsigned n_ends = 0;
+
+                fx_config(&f);
+                fx_start(&f, 2 + 5 * width, 2 + width, 1);
+                for (unsigned k = 0; k < 30; k++) {
+                        unsigned tile = 2 + width * (k / 6);
+                        for (unsigned i = 0; i < 2; i++)
+                                fx_touch(&f, i, SPM_ACC_GPU(0), 4 * HOT);
+                        for (unsigned i = 0; i < width; i++)
+                                fx_touch(&f, tile + i, SPM_ACC_GPU(0), 2 * HOT);
+                        int n = fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                        for (int i = 0; i < n; i++) {
+                                const struct spm_move *mv = &f.plan.moves[i];
+                                if (mv->reason != SPM_REASON_USE_ENDS)
+                                        continue;
+                                /* The tile in its sixth epoch, from the second tile on. */
+                                ASSERT_EQ(width, 8u);
+                                ASSERT_EQ(k % 6, 5u);
+                                ASSERT_TRUE(k >= 11);
+                                ASSERT_EQ(mv->to, SPM_LOC_SYSMEM);
+                                ASSERT_TRUE(mv->start >= BASE + tile * G2 &&
+                                            mv->start + mv->length <= BASE + (tile + width) * G2);
+                                n_ends++;
+                        }
+                        ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
+                        ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                }
+                /* Whole tiles at 11, 17, 23 and 29. */
+                ASSERT_EQ(n_ends, width == 8 ? 4u : 0u);
+                fx_stop(&f);
+        }
+        ASSERT_STREQ(spm_reason_to_string(SPM_REASON_USE_ENDS), "use-ends");
+
+        struct fx g = {};
+        fx_config(&g);
+        fx_start(&g, 28, 10, 1);
+        for (unsigned k = 0; k < 12; k++) {
+                unsigned tile = k < 6 ? 2 : 12;
+                for (unsigned i = 0; i < 8; i++)
+                        fx_touch(&g, tile + i, SPM_ACC_GPU(0), 2 * HOT);
+                /* Two more new uses end while the first tile runs. */
+                for (unsigned i = 0; i < 2; i++)
+                        if (k < 3 + i)
+                                fx_touch(&g, 10 + i, SPM_ACC_GPU(0), 2 * HOT);
+                int n = fx_epoch(&g);
+                fx_check_plan(&g, 0);
+                for (int i = 0; i < n; i++)
+                        ASSERT_NE(g.plan.moves[i].reason, SPM_REASON_USE_ENDS);
+        }
+        fx_stop(&g);
+
+        struct fx h = {};
+        fx_config(&h);
+        fx_start(&h, 28, 10, 1);
+        for (unsigned k = 0; k < 14; k++) {
+                /* The second tile starts an epoch after the first ended: no tile for a tile. */
+                for (unsigned i = 0; i < 8 && k != 6; i++)
+                        fx_touch(&h, (k < 6 ? 2 : 12) + i, SPM_ACC_GPU(0), 2 * HOT);
+                int n = fx_epoch(&h);
+                fx_check_plan(&h, 0);
+                for (int i = 0; i < n; i++)
+                        ASSERT_NE(h.plan.moves[i].reason, SPM_REASON_USE_ENDS);
+        }
+        fx_stop(&h);
+}
+
 /* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
  * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
  * region goes home the epoch before the CPU's use and comes back in the very next epoch,
