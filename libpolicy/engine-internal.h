@@ -186,6 +186,10 @@ struct spm_process {
          * more; UINT8_MAX: too long to tell; 0: none) and their bytes, whether any (also
          * shorter) did, and the epochs before it in which none did. */
         unsigned life, life_min, life_max, life_quiet;
+        /* A CPU use seen once recurs with the period that a region used by the CPU in the
+         * same epoch has learned (placement.c, cpu_use_due()): that epoch (mod 128) and the
+         * period (0: none); the next epoch's, from this epoch's region pass. */
+        uint8_t cpu_cohort_last, cpu_cohort_period, cpu_cohort_last_next, cpu_cohort_period_next;
         uint64_t life_bytes;
         bool life_ended;
 };

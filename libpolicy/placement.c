@@ -239,7 +239,15 @@ bool spm_engine_first_touch_fast(struct spm_engine *e, uint32_t pid) {
         return p->first_acc / p->first_bytes * saving > e->c.hysteresis * per_byte;
 }
 
-static void new_use_learn(struct spm_process *p, uint64_t life_bytes_min) {
+static void new_use_learn(struct spm_process *p, uint64_t life_bytes_min, uint64_t epoch) {
+        /* The CPU's period learned in this epoch's pass (cpu_use_due()); one too old to
+         * predict anything is dropped before the epoch mod 128 could alias it. */
+        if (p->cpu_cohort_period_next != 0) {
+                p->cpu_cohort_last = p->cpu_cohort_last_next;
+                p->cpu_cohort_period = p->cpu_cohort_period_next;
+                p->cpu_cohort_period_next = 0;
+        } else if (((epoch - p->cpu_cohort_last) & USE_EPOCH_MASK) > USE_GAP_MAX)
+                p->cpu_cohort_period = 0;
         /* How long new uses last (life): learned when the runs that ended in this epoch all
          * lasted as long, no other new use ended while they ran (they ended as a block, not
          * one by one at random), the block is LIFE_GRANULES or more, and new uses of at least half as many bytes started in
@@ -308,12 +316,23 @@ static void use_record(struct region *r, unsigned c, uint64_t epoch) {
 
 /* Epochs until the CPU's next use of r, if it recurs (region_use_due()). A CPU use seen once
  * is taken to recur with the period of the GPUs' uses, once theirs came as predicted: a
- * training step's optimizer comes back with its forward and backward passes. */
-static unsigned cpu_use_due(const struct region *r, uint64_t epoch) {
+ * training step's optimizer comes back with its forward and backward passes. It teaches the
+ * process that period for the CPU's use of that epoch, and a region without a GPU pattern
+ * of its own whose one CPU use came in the same epoch takes it (the optimizer reads the
+ * gradients too, which the GPUs write once a step). */
+static unsigned cpu_use_due(struct spm_process *p, const struct region *r, uint64_t epoch) {
         unsigned due = region_use_due(r, USE_CPU, epoch);
-        if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0 || !r->gpu_sure)
+        if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0)
                 return due;
-        unsigned period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
+        unsigned period;
+        if (r->gpu_sure) {
+                period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
+                p->cpu_cohort_last_next = (uint8_t) r->cpu_last;
+                p->cpu_cohort_period_next = (uint8_t) period;
+        } else if (p->cpu_cohort_period != 0 && r->cpu_last == p->cpu_cohort_last)
+                period = p->cpu_cohort_period;
+        else
+                return 0;
         unsigned age = region_use_age(r, USE_CPU, epoch);
         return age <= USE_GAP_MAX ? (period - age % period) % period : 0;
 }
@@ -326,10 +345,11 @@ static unsigned cpu_use_due(const struct region *r, uint64_t epoch) {
  * come back only after the CPU (nothing is lost meanwhile), but not before a GPU use that is
  * predicted to come first; a touched one when it is due. The use is predicted, so a region
  * that moved in for the GPUs' last use may go at once. */
-static double cpu_due_saving(const struct epoch_ctx *x, const struct region *r,
-                             const struct rates *rt, unsigned cur, bool touched, bool settled) {
+static double cpu_due_saving(const struct epoch_ctx *x, struct spm_process *p,
+                             const struct region *r, const struct rates *rt, unsigned cur,
+                             bool touched, bool settled) {
         const struct spm_engine *e = x->e;
-        unsigned due = cpu_use_due(r, e->epoch);
+        unsigned due = cpu_use_due(p, r, e->epoch);
         if (cur == SPM_LOC_SYSMEM || due == 0 || (due > 1 && (touched || !settled)))
                 return 0;
         unsigned gpu_due = region_use_due(r, USE_GPU, e->epoch);
@@ -664,7 +684,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 /* A recurring CPU use is due: home before it, and back (a second copy)
                  * when the GPU wants it again. Moves for predicted uses (c.due) are no
                  * ping-pong: they may return a region to where it just came from. */
-                double due = cpu_due_saving(x, r, &rt, cur, touched, settled);
+                double due = cpu_due_saving(x, p, r, &rt, cur, touched, settled);
                 if (due > e->c.hysteresis * 2 * c.cost) {
                         c.to = SPM_LOC_SYSMEM;
                         c.gain = due;
@@ -1021,7 +1041,7 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                         }
                 }
         for (size_t i = 0; i < e->n_procs; i++)
-                new_use_learn(e->procs[i], LIFE_GRANULES * e->c.granule);
+                new_use_learn(e->procs[i], LIFE_GRANULES * e->c.granule, e->epoch);
 
         /* 5. Select: only the best candidates and the cheapest victims that the budget could
          * ever move get sorted. */

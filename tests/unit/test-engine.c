@@ -1002,6 +1002,53 @@ TEST(a_tile_leaves_when_its_use_reaches_the_usual_length) {
         fx_stop(&h);
 }
 
+/* The period a region learns for its CPU use is its process's for that use: granule 1 has
+ * the GPU pattern of a layer's weights (GPU uses at 0 and 3 of each 10 epochs, the CPU's at
+ * 5); granule 2 is its gradient, written by the GPU at 2-4 and read by the CPU at 5, with no
+ * GPU pattern of its own yet. Once granule 1's pattern is confirmed (13), granule 2 goes home
+ * in the epoch before the second CPU use (cpu-due at 14) as well. Granule 4, used like
+ * granule 2 but read by the CPU at 6 (another use), learns nothing from them. */
+TEST(a_cpu_use_shares_the_period_of_its_epoch) {
+        struct fx f = {};
+        bool g2_home = false;
+
+        fx_config(&f);
+        fx_start(&f, 8, 4, 1);
+        for (unsigned k = 0; k < 20; k++) {
+                if (k % 10 == 0 || k % 10 == 3)
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * HOT);
+                if (k % 10 >= 2 && k % 10 <= 4) {
+                        fx_touch(&f, 2, SPM_ACC_GPU(0), 4 * HOT);
+                        fx_touch(&f, 4, SPM_ACC_GPU(0), 4 * HOT);
+                }
+                if (k % 10 == 5) {
+                        fx_touch(&f, 1, SPM_ACC_CPU, HOT);
+                        fx_touch(&f, 2, SPM_ACC_CPU, HOT);
+                }
+                if (k % 10 == 6)
+                        fx_touch(&f, 4, SPM_ACC_CPU, HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++) {
+                        const struct spm_move *mv = &f.plan.moves[i];
+                        if (mv->reason != SPM_REASON_CPU_DUE)
+                                continue;
+                        ASSERT_FALSE(mv->start <= BASE + 4 * G2 &&
+                                     mv->start + mv->length > BASE + 4 * G2);
+                        if (mv->start <= BASE + 2 * G2 && mv->start + mv->length > BASE + 2 * G2) {
+                                ASSERT_EQ(k, 14u);
+                                g2_home = true;
+                        }
+                }
+                if (k == 14)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_SYSMEM);
+                if (k == 13)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_GPU(0));
+        }
+        ASSERT_TRUE(g2_home);
+        fx_stop(&f);
+}
+
 /* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
  * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
  * region goes home the epoch before the CPU's use and comes back in the very next epoch,
