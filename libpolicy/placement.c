@@ -315,7 +315,8 @@ static void use_record(struct region *r, unsigned c, uint64_t epoch) {
 }
 
 /* Epochs until the CPU's next use of r, if it recurs (region_use_due()). A CPU use seen once
- * is taken to recur with the period of the GPUs' uses, once theirs came as predicted: a
+ * is taken to recur once more with the period of the GPUs' uses, once theirs came as
+ * predicted (a use that then does not come, an initialisation, predicts nothing more): a
  * training step's optimizer comes back with its forward and backward passes. It teaches the
  * process that period for the CPU's use of that epoch, and a region without a GPU pattern
  * of its own whose one CPU use came in the same epoch takes it (the optimizer reads the
@@ -333,8 +334,9 @@ static unsigned cpu_use_due(struct spm_process *p, const struct region *r, uint6
                 period = p->cpu_cohort_period;
         else
                 return 0;
+        /* Once: a use that did not come when predicted is none. */
         unsigned age = region_use_age(r, USE_CPU, epoch);
-        return age <= USE_GAP_MAX ? (period - age % period) % period : 0;
+        return age < period ? period - age : 0;
 }
 
 /* A recurring CPU use due soon of a region in VRAM: what serving it from RAM saves, less the

@@ -1004,27 +1004,30 @@ TEST(a_tile_leaves_when_its_use_reaches_the_usual_length) {
 
 /* The period a region learns for its CPU use is its process's for that use: granule 1 has
  * the GPU pattern of a layer's weights (GPU uses at 0 and 3 of each 10 epochs, the CPU's at
- * 5); granule 2 is its gradient, written by the GPU at 2-4 and read by the CPU at 5, with no
- * GPU pattern of its own yet. Once granule 1's pattern is confirmed (13), granule 2 goes home
- * in the epoch before the second CPU use (cpu-due at 14) as well. Granule 4, used like
- * granule 2 but read by the CPU at 6 (another use), learns nothing from them. */
+ * 5); granules 2 and 6 are gradients, written by the GPU at 2-4 and read by the CPU at 5,
+ * with no GPU pattern of their own yet. Once granule 1's pattern is confirmed (13), they go
+ * home in the epoch before the second CPU use (cpu-due at 14) as well. Granule 6 is read by
+ * the CPU only once: it is not sent home again for a third (24), while granule 2, read at
+ * 15 too, now has its own period. Granule 4, used like them but read by the CPU at 6
+ * (another use), learns nothing from them: only its own second CPU use gives it a period. */
 TEST(a_cpu_use_shares_the_period_of_its_epoch) {
         struct fx f = {};
-        bool g2_home = false;
+        unsigned home2 = 0, home6 = 0;
 
         fx_config(&f);
-        fx_start(&f, 8, 4, 1);
-        for (unsigned k = 0; k < 20; k++) {
+        fx_start(&f, 8, 6, 1);
+        for (unsigned k = 0; k < 30; k++) {
                 if (k % 10 == 0 || k % 10 == 3)
                         fx_touch(&f, 1, SPM_ACC_GPU(0), 2 * HOT);
-                if (k % 10 >= 2 && k % 10 <= 4) {
-                        fx_touch(&f, 2, SPM_ACC_GPU(0), 4 * HOT);
-                        fx_touch(&f, 4, SPM_ACC_GPU(0), 4 * HOT);
-                }
+                if (k % 10 >= 2 && k % 10 <= 4)
+                        for (unsigned g = 2; g <= 6; g += 2)
+                                fx_touch(&f, g, SPM_ACC_GPU(0), 4 * HOT);
                 if (k % 10 == 5) {
                         fx_touch(&f, 1, SPM_ACC_CPU, HOT);
                         fx_touch(&f, 2, SPM_ACC_CPU, HOT);
                 }
+                if (k == 5)
+                        fx_touch(&f, 6, SPM_ACC_CPU, HOT);
                 if (k % 10 == 6)
                         fx_touch(&f, 4, SPM_ACC_CPU, HOT);
                 int n = fx_epoch(&f);
@@ -1033,19 +1036,25 @@ TEST(a_cpu_use_shares_the_period_of_its_epoch) {
                         const struct spm_move *mv = &f.plan.moves[i];
                         if (mv->reason != SPM_REASON_CPU_DUE)
                                 continue;
-                        ASSERT_FALSE(mv->start <= BASE + 4 * G2 &&
-                                     mv->start + mv->length > BASE + 4 * G2);
-                        if (mv->start <= BASE + 2 * G2 && mv->start + mv->length > BASE + 2 * G2) {
+                        uint64_t end = mv->start + mv->length;
+                        /* (from 25 on granule 4 has a CPU period of its own) */
+                        ASSERT_FALSE(k < 20 && mv->start <= BASE + 4 * G2 && end > BASE + 4 * G2);
+                        if (mv->start <= BASE + 2 * G2 && end > BASE + 2 * G2) {
+                                ASSERT_TRUE(k == 14 || k == 24);
+                                home2++;
+                        }
+                        if (mv->start <= BASE + 6 * G2 && end > BASE + 6 * G2) {
                                 ASSERT_EQ(k, 14u);
-                                g2_home = true;
+                                home6++;
                         }
                 }
-                if (k == 14)
-                        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_SYSMEM);
                 if (k == 13)
                         ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_GPU(0));
+                if (k == 14)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + 2 * G2), SPM_LOC_SYSMEM);
         }
-        ASSERT_TRUE(g2_home);
+        ASSERT_EQ(home2, 2u);
+        ASSERT_EQ(home6, 1u);
         fx_stop(&f);
 }
 
