@@ -32,6 +32,8 @@ struct spmtier_state {
         uint32_t *evicted;      /* regions the driver evicted in this epoch */
         size_t n_evicted, n_evicted_alloc;
         size_t next_hint;
+        struct spm_engine_config config;
+        double epoch_began;     /* modelled usec at the start of the last epoch */
 };
 
 /*
@@ -104,6 +106,7 @@ static int spmtier_init(struct spm_sim *s, void **ret) {
 
         spm_engine_config_defaults(m, &c);
         c.epoch_usec = t->epoch_usec;
+        st->config = c;
         r = spm_engine_new(m, &c, &st->engine);
         if (r < 0)
                 return r;
@@ -181,6 +184,29 @@ static int execute(struct spmtier_state *st, struct spm_sim *s, const struct spm
         return moved == 0 && failed > 0 ? -EAGAIN : 0;
 }
 
+/*
+ * The migration budget of an epoch is what the copy engine moves in the time the epoch took.
+ * The daemon's epochs are wall-clock time; a trace's epoch is a slice of the program's work,
+ * and when its data sits across the link that slice takes longer than epoch_usec (an
+ * oversubscribed sweep: ~45 ms for a 10 ms epoch), as the daemon would see as more epochs,
+ * each with its budget. So the engine gets the budget of the last epoch's modelled time,
+ * never less than the nominal one.
+ */
+static int epoch_budget(struct spmtier_state *st, const struct spm_sim *s) {
+        const struct spm_machine *m = spm_sim_machine(s);
+        double now = spm_sim_elapsed_usec(s);
+        double took = spm_sim_epoch(s) > 0 ? now - st->epoch_began : 0;
+        struct spm_engine_config c = st->config;
+
+        st->epoch_began = now;
+        c.migrate_budget_bytes = (uint64_t) (m->migrate_gbps * 1000.0 *
+                                             MAX((double) c.epoch_usec, took));
+        if (c.migrate_budget_bytes == st->config.migrate_budget_bytes)
+                return 0;
+        st->config = c;
+        return spm_engine_set_config(st->engine, &c);
+}
+
 static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
         struct spmtier_state *st = state;
         const struct spm_simtrace *t = spm_sim_trace(s);
@@ -199,6 +225,9 @@ static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
                 if (spm_sim_loc(s, st->evicted[i]) != SPM_SIM_UNPOPULATED)
                         spm_sim_set_preferred(s, st->evicted[i], spm_sim_loc(s, st->evicted[i]));
         st->n_evicted = 0;
+        n = epoch_budget(st, s);
+        if (n < 0)
+                return n;
         n = spm_engine_epoch(st->engine, (usec_t) e * t->epoch_usec, &st->plan);
         if (n < 0)
                 return n;

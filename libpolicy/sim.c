@@ -67,6 +67,7 @@ const struct spm_machine *spm_sim_machine(const struct spm_sim *s) { return s->m
 const struct spm_simtrace *spm_sim_trace(const struct spm_sim *s) { return s->t; }
 const struct spm_sim_config *spm_sim_config(const struct spm_sim *s) { return s->c; }
 uint32_t spm_sim_epoch(const struct spm_sim *s) { return s->epoch; }
+double spm_sim_elapsed_usec(const struct spm_sim *s) { return s->res->time_usec; }
 unsigned spm_sim_loc(const struct spm_sim *s, uint32_t r) { return s->loc[r]; }
 unsigned spm_sim_backing(const struct spm_sim *s) { return s->backing; }
 bool spm_sim_is_fast(const struct spm_sim *s, unsigned loc) {

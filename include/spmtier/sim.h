@@ -178,6 +178,8 @@ const struct spm_machine *spm_sim_machine(const struct spm_sim *s);
 const struct spm_simtrace *spm_sim_trace(const struct spm_sim *s);
 const struct spm_sim_config *spm_sim_config(const struct spm_sim *s);
 uint32_t spm_sim_epoch(const struct spm_sim *s);
+/* The modelled time so far (additive model), in usec. */
+double spm_sim_elapsed_usec(const struct spm_sim *s);
 unsigned spm_sim_loc(const struct spm_sim *s, uint32_t region);        /* or UNPOPULATED */
 unsigned spm_sim_backing(const struct spm_sim *s);
 /* The accessor's home location if it is capacity-limited here, else the backing location. */

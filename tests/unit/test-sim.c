@@ -281,6 +281,28 @@ TEST(spmtier_next_tile_faults_in_evictions_stay_out) {
         spm_sim_result_done(&r);
 }
 
+/* spmtier's migration budget is what the copy engine moves in the time an epoch took: 30
+ * regions the CPU wrote at epoch 0 turn GPU-hot at epoch 1, which reads them over the link for
+ * ~120 ms (the 10 ms epoch's nominal budget is 10 granules at this machine's 2 GB/s). They all
+ * move in before epoch 2; with the nominal budget a third would. */
+TEST(spmtier_budget_follows_the_epochs_modelled_time) {
+        struct spm_machine m = tiny_machine();
+        _cleanup_(spm_simtrace_freep) struct spm_simtrace *t = new_trace();
+        for (unsigned i = 0; i < 30; i++) {
+                add(t, 0, i, CPU, 100);
+                for (uint32_t e = 1; e < 4; e++)
+                        add(t, e, i, GPU0, 1000000);
+        }
+        ASSERT_OK(spm_simtrace_finish(t));
+
+        struct spm_sim_result r = run(&m, t, 1.0, &spm_sim_policy_spmtier);
+        for (unsigned i = 0; i < 30; i++) {
+                ASSERT_EQ(at(&r, i, 1), RAM);
+                ASSERT_EQ(at(&r, i, 2), VRAM);
+        }
+        spm_sim_result_done(&r);
+}
+
 /* Regions A=0, B=1, C=2 in different 32 MiB blocks (no tree prefetch): A, B at epoch 0, A again
  * at epoch 1, C at epoch 2, one slot short. */
 static struct spm_simtrace *lru_trace(void) {
