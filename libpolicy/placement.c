@@ -372,6 +372,18 @@ static double cpu_due_saving(const struct epoch_ctx *x, struct spm_process *p,
         return saving;
 }
 
+/* Accessor a's count of one recurring GPU use of r (gpu_sure): its heat at the last use,
+ * less what the uses before it left (stored heat does not decay, the scale grows): uses of
+ * equal counts, the last one pause (gpu_gap) after the one before, that one gpu_gap2 after
+ * the one before it, and so on. */
+static double gpu_use_count(const struct spm_engine *e, const struct region *r, unsigned a) {
+        double hl = e->epochs_per_half_life;
+        double age = region_use_age(r, USE_GPU, e->epoch);
+        double period = r->gpu_gap + r->gpu_gap2;
+        return r->heat[a] / e->scale * exp2(age / hl) *
+               (1.0 - exp2(-period / hl)) / (1.0 + exp2(-(double) r->gpu_gap / hl));
+}
+
 /* A recurring GPU use due in the coming epoch of a region in RAM: what serving that use from
  * VRAM saves, as many accesses as its last use. *to is where: the home of the GPU that used
  * it most. The use is predicted, so neither a CPU use in this epoch nor a move home for it
@@ -387,16 +399,33 @@ static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
                         best = a;
         if (best == 0 || !loc_allowed(e, j, e->m.home[best]))
                 return 0;
-        /* Its heat at the last use, less what the uses before it left: uses of equal counts,
-         * the last one pause (gpu_gap) after the one before, that one gpu_gap2 after the one
-         * before it, and so on. */
-        double hl = e->epochs_per_half_life;
-        double age = region_use_age(r, USE_GPU, e->epoch);
-        double period = r->gpu_gap + r->gpu_gap2;
-        double count = r->heat[best] / e->scale * exp2(age / hl) *
-                       (1.0 - exp2(-period / hl)) / (1.0 + exp2(-(double) r->gpu_gap / hl));
         *to = e->m.home[best];
-        return count * (e->cost_us[best][SPM_LOC_SYSMEM] - e->cost_us[best][*to]);
+        return gpu_use_count(e, r, best) *
+               (e->cost_us[best][SPM_LOC_SYSMEM] - e->cost_us[best][*to]);
+}
+
+/* Epochs until the GPUs' next use of r in VRAM at cur when it is far: predicted (confirmed)
+ * no sooner than the horizon, with no CPU use predicted before it; else 0. Until then the
+ * room it holds serves nobody, so as a victim it is worth one use spread over the epochs to
+ * it (far_use_price()), and it costs its copy out only: the predicted use brings it back by
+ * a prefetch (gpu-due), not a fault. An oversubscribed sweep then slides its window through
+ * VRAM, each part moved in for its use, as the oracle does, instead of keeping one part. */
+static unsigned far_use(const struct epoch_ctx *x, struct spm_process *p, const struct region *r) {
+        const struct spm_engine *e = x->e;
+        if (!r->gpu_sure || r->loc == SPM_LOC_SYSMEM)
+                return 0;
+        unsigned due = region_use_due(r, USE_GPU, e->epoch);
+        unsigned cpu_due = cpu_use_due(p, r, e->epoch);
+        return due >= x->H && (cpu_due == 0 || cpu_due > due) ? due : 0;
+}
+
+static double far_use_price(const struct spm_engine *e, const struct region *r, unsigned due) {
+        double saving = 0;
+        for (unsigned a = 1; a < e->m.n_accessors; a++)
+                if (r->heat[a] > 0)
+                        saving += gpu_use_count(e, r, a) *
+                                  (e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][r->loc]);
+        return saving / due;
 }
 
 /* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch and that
@@ -595,9 +624,11 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 });
         }
 
-        /* 4f. a victim: in VRAM, movable, not held there by a hint. */
+        /* 4f. a victim: in VRAM, movable, not held there by a hint. One whose next use is far
+         * (far_use()) may go although it moved in for its last use. */
         bool quota_gone = cur != SPM_LOC_SYSMEM && !loc_allowed(e, j, cur);
-        if (cur != SPM_LOC_SYSMEM && settled && hint != SPM_HINT_PIN_GPU &&
+        unsigned far = far_use(x, p, r);
+        if (cur != SPM_LOC_SYSMEM && (settled || far) && hint != SPM_HINT_PIN_GPU &&
             hint != SPM_HINT_HOT) {
                 double c_ram = cost_at(e, &rt, SPM_LOC_SYSMEM), gpu_rate = 0;
                 for (unsigned k = 0; k < rt.n; k++)
@@ -607,7 +638,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 if (r->flags & REGION_IDLE)
                         price *= IDLE_PRICE;
                 double cost = migrate_cost(e, bytes) +
-                              (e->m.xnack && gpu_rate > 0 ? e->m.fault_usec : 0);
+                              (e->m.xnack && gpu_rate > 0 && !far ? e->m.fault_usec : 0);
+                if (far)
+                        price = MIN(price, far_use_price(e, r, far));
                 ret = vec_push(&x->victims[cur], &(struct item) {
                         .key = -(price / (double) bytes),
                         .gain = price,
@@ -915,8 +948,10 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
         }
+        /* A move for a predicted use needs no margin: the use comes from a confirmed pattern,
+         * not from heat that may fade, and the victims are priced by their own (far_use()). */
         double G = c->gain - loss, C = c->cost + vcost;
-        if (!c->forced && !(G > e->c.hysteresis * C))
+        if (!c->forced && !(G > (c->due ? 1.0 : e->c.hysteresis) * C))
                 return 0;
         if (c->forced)
                 G = MAX(G, C);

@@ -1058,6 +1058,42 @@ TEST(a_cpu_use_shares_the_period_of_its_epoch) {
         fx_stop(&f);
 }
 
+/* An oversubscribed sweep in miniature: 8 windows of 2 granules, window w read 5 times over
+ * in the epochs k with k % 8 == w, VRAM holding one window. Each window's use saves about
+ * 1.6 times its copy in and a victim's copy out: once the period is confirmed, the window
+ * just used (its next use 8 epochs away, no sooner than the horizon) makes room for the next
+ * one, which moves in the epoch before its use (gpu-due), so every window is read from VRAM.
+ * Priced by its heat, or at the hysteresis, that swap would not pay, and one window would
+ * stay resident for good. */
+TEST(a_sweep_slides_through_vram_when_each_use_pays) {
+        struct fx f = {};
+        unsigned n_in = 0;
+
+        fx_config(&f);
+        fx_start(&f, 16, 2, 1);
+        for (unsigned k = 0; k < 64; k++) {
+                unsigned w = k % 8;
+                for (unsigned i = 0; i < 2; i++)
+                        fx_touch(&f, 2 * w + i, SPM_ACC_GPU(0), 5 * G2 / 64);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++)
+                        if (f.plan.moves[i].reason == SPM_REASON_GPU_DUE) {
+                                unsigned next = 2 * ((k + 1) % 8);
+                                ASSERT_TRUE(f.plan.moves[i].start >= BASE + next * G2 &&
+                                            f.plan.moves[i].start < BASE + (next + 2) * G2);
+                                n_in++;
+                        }
+                if (k >= 32) {
+                        unsigned next = 2 * ((k + 1) % 8);
+                        ASSERT_EQ(fx_loc_of(&f, BASE + next * G2), SPM_LOC_GPU(0));
+                        ASSERT_EQ(fx_loc_of(&f, BASE + (next + 1) * G2), SPM_LOC_GPU(0));
+                }
+        }
+        ASSERT_TRUE(n_in >= 32);
+        fx_stop(&f);
+}
+
 /* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
  * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
  * region goes home the epoch before the CPU's use and comes back in the very next epoch,
