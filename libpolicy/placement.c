@@ -529,6 +529,11 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
         r->reuse = (uint8_t) MIN(u, 255u);
         r->flags &= (uint8_t) ~(REGION_TOUCHED | REGION_FRESH);
 
+        /* A CPU use that starts in this epoch of a region the GPUs use (see 4g). */
+        bool cpu_starts = (r->use_state & USE_TOUCHED(USE_CPU)) &&
+                          (r->use_state & USE_SEEN(USE_GPU)) &&
+                          !((r->use_state & USE_SEEN(USE_CPU)) &&
+                            region_use_age(r, USE_CPU, e->epoch) == 1);
         /* 4a''. recurring uses, the CPU's and the GPUs' (region_use_due()). */
         if ((r->use_state & (USE_TOUCHED(USE_CPU) | USE_TOUCHED(USE_GPU))) ||
             (r->use_state && !(e->epoch & USE_FORGET_EVERY))) {
@@ -759,6 +764,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))
                         return 0;
                 if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
+                        return 0;
+                /* Nor does a region the GPUs use go home for a CPU use in its first epoch: a
+                 * one-epoch burst (an optimizer step, a checkpoint) is over by the time it
+                 * would have moved, and the GPUs come back for what it sent home; a CPU use
+                 * that goes on sends it the epoch after. */
+                if (best == SPM_LOC_SYSMEM && cpu_starts)
                         return 0;
                 c.to = (uint8_t) best;
                 c.gain = x->H * f * (c_cur - c_best);

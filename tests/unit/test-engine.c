@@ -326,6 +326,38 @@ TEST(cpu_hot_page_in_vram_goes_home) {
         fx_stop(&f);
 }
 
+/* A region the GPU uses, read hard by the CPU for one epoch (an optimizer step, a
+ * checkpoint) while the GPU pauses, is not sent home in that epoch: the burst is over by the
+ * time it would move, and here the GPU comes back harder. One the CPU goes on reading (and
+ * the GPU leaves) goes home after the second epoch. */
+TEST(a_one_epoch_cpu_burst_sends_nothing_home) {
+        for (unsigned cpu_epochs = 1; cpu_epochs <= 2; cpu_epochs++) {
+                struct fx f = {};
+                int moved_at = -1;
+
+                fx_config(&f);
+                fx_start(&f, 4, 4, 1);
+                for (unsigned k = 0; k < 20; k++) {
+                        bool cpu = k >= 10 && k < 10 + cpu_epochs;
+                        if (cpu)
+                                fx_touch(&f, 1, SPM_ACC_CPU, HOT);
+                        else if (k < 10)
+                                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT);
+                        else if (cpu_epochs == 1)
+                                fx_touch(&f, 1, SPM_ACC_GPU(0), 4 * HOT);
+                        int n = fx_epoch(&f);
+                        fx_check_plan(&f, 0);
+                        for (int i = 0; i < n; i++)
+                                if (f.plan.moves[i].to == SPM_LOC_SYSMEM && moved_at < 0)
+                                        moved_at = (int) k;
+                        if (k == 9)
+                                ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
+                }
+                ASSERT_EQ(moved_at, cpu_epochs == 1 ? -1 : 11);
+                fx_stop(&f);
+        }
+}
+
 /* Capacity, quota and bandwidth budgets, table-driven, over many epochs of a moving hot set. */
 TEST(budgets_never_exceeded) {
         static const struct {
