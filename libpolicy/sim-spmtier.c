@@ -34,6 +34,7 @@ struct spmtier_state {
         size_t next_hint;
         struct spm_engine_config config;
         double epoch_began;     /* modelled usec at the start of the last epoch */
+        double epoch_took;      /* modelled usec per epoch, the last one weighing half */
 };
 
 /*
@@ -185,22 +186,26 @@ static int execute(struct spmtier_state *st, struct spm_sim *s, const struct spm
 }
 
 /*
- * The migration budget of an epoch is what the copy engine moves in the time the epoch took.
+ * The migration budget of an epoch is what the copy engine moves in the time the epoch takes.
  * The daemon's epochs are wall-clock time; a trace's epoch is a slice of the program's work,
  * and when its data sits across the link that slice takes longer than epoch_usec (an
  * oversubscribed sweep: ~45 ms for a 10 ms epoch), as the daemon would see as more epochs,
- * each with its budget. So the engine gets the budget of the last epoch's modelled time,
- * never less than the nominal one.
+ * each with its budget. So the engine gets the budget of the recent epochs' modelled time
+ * (an average in which the last epoch weighs half: one fast epoch among slow ones, a window
+ * that was resident, does not halve the next one's copies), never less than the nominal one.
  */
 static int epoch_budget(struct spmtier_state *st, const struct spm_sim *s) {
         const struct spm_machine *m = spm_sim_machine(s);
         double now = spm_sim_elapsed_usec(s);
-        double took = spm_sim_epoch(s) > 0 ? now - st->epoch_began : 0;
         struct spm_engine_config c = st->config;
 
+        if (spm_sim_epoch(s) > 0) {
+                double took = now - st->epoch_began;
+                st->epoch_took = spm_sim_epoch(s) > 1 ? (st->epoch_took + took) / 2 : took;
+        }
         st->epoch_began = now;
         c.migrate_budget_bytes = (uint64_t) (m->migrate_gbps * 1000.0 *
-                                             MAX((double) c.epoch_usec, took));
+                                             MAX((double) c.epoch_usec, st->epoch_took));
         if (c.migrate_budget_bytes == st->config.migrate_budget_bytes)
                 return 0;
         st->config = c;

@@ -281,10 +281,11 @@ TEST(spmtier_next_tile_faults_in_evictions_stay_out) {
         spm_sim_result_done(&r);
 }
 
-/* spmtier's migration budget is what the copy engine moves in the time an epoch took: 30
- * regions the CPU wrote at epoch 0 turn GPU-hot at epoch 1, which reads them over the link for
- * ~120 ms (the 10 ms epoch's nominal budget is 10 granules at this machine's 2 GB/s). They all
- * move in before epoch 2; with the nominal budget a third would. */
+/* spmtier's migration budget is what the copy engine moves in the time the recent epochs
+ * took: 30 regions the CPU wrote at epoch 0 turn GPU-hot at epoch 1, which reads them over the
+ * link for ~120 ms (with epoch 0's ~0, a budget of ~60 ms: 60 granules; the 10 ms epoch's
+ * nominal budget is 10 granules at this machine's 2 GB/s). They all move in before epoch 2;
+ * with the nominal budget a third would. */
 TEST(spmtier_budget_follows_the_epochs_modelled_time) {
         struct spm_machine m = tiny_machine();
         _cleanup_(spm_simtrace_freep) struct spm_simtrace *t = new_trace();
