@@ -186,6 +186,9 @@ struct spm_process {
          * more; UINT8_MAX: too long to tell; 0: none) and their bytes, whether any (also
          * shorter) did, and the epochs before it in which none did. */
         unsigned life, life_min, life_max, life_quiet;
+        /* The bytes of the block that taught life, and of the next block what may leave an
+         * epoch early (beyond one epoch's budget; placement.c, use-ends). */
+        uint64_t life_block, life_early;
         /* A CPU use seen once recurs with the period that a region used by the CPU in the
          * same epoch has learned (placement.c, cpu_use_due()): that epoch (mod 128) and the
          * period (0: none); the next epoch's, from this epoch's region pass. */

@@ -55,6 +55,7 @@ struct item {
         uint8_t from, to, reason;
         bool forced, taken;
         bool due;               /* filed for a predicted use */
+        bool early;             /* use-ends an epoch early: within p->life_early */
 };
 
 struct vec {
@@ -258,6 +259,7 @@ static void new_use_learn(struct spm_process *p, uint64_t life_bytes_min, uint64
                           p->life_quiet + 1 >= p->life_min &&
                           p->life_bytes >= life_bytes_min &&
                           2 * p->first_bytes_epoch >= p->life_bytes ? p->life_min : 0;
+                p->life_block = p->life ? p->life_bytes : 0;
                 p->life_min = p->life_max = 0;
                 p->life_bytes = 0;
                 p->life_quiet = 0;
@@ -426,6 +428,16 @@ static double far_use_price(const struct spm_engine *e, const struct region *r, 
                         saving += gpu_use_count(e, r, a) *
                                   (e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][r->loc]);
         return saving / due;
+}
+
+/* What the GPUs' accesses of an epoch at the region's rates cost more from RAM than at cur. */
+static double c_ram_less(const struct spm_engine *e, const struct rates *rt, unsigned cur) {
+        double d = 0;
+        for (unsigned k = 0; k < rt->n; k++)
+                if (rt->acc[k] != SPM_ACC_CPU)
+                        d += rt->rate[rt->acc[k]] * (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
+                                                     e->cost_us[rt->acc[k]][cur]);
+        return d;
 }
 
 /* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch and that
@@ -739,19 +751,28 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                  * VRAM has no room for as much again, it leaves now, so the new data need
                  * not evict (TTM takes the oldest: a region in long use). What it is worth:
                  * the first epoch of as many bytes of the process's new data. */
+                unsigned age = e->new_use_age[r->reuse];
+                bool ends = age == p->life, early = age + 1 == p->life && p->life_early > 0;
                 if (new_use && touched && cur != SPM_LOC_SYSMEM && settled &&
-                    p->life >= STEADY_RUN && e->new_use_age[r->reuse] == p->life &&
-                    room_of(e, cur) < (int64_t) bytes && p->first_bytes > 0) {
+                    p->life >= STEADY_RUN && (ends || early) &&
+                    room_of(e, cur) < (int64_t) p->life_block && p->first_bytes > 0) {
                         int g = e->loc_gpu[cur];
                         unsigned a = SPM_ACC_GPU(g >= 0 ? (unsigned) g : 0);
                         double gain = (double) bytes * p->first_acc / p->first_bytes *
                                       (e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][cur]);
-                        if (gain > e->c.hysteresis * c.cost) {
+                        /* A block bigger than the epoch's budget would leave its last part
+                         * an epoch late, after the next one's first touches evicted for
+                         * it: that part (p->life_early) leaves the epoch before, what its
+                         * own last epoch in RAM costs least first. */
+                        if (early)
+                                gain -= c_ram_less(e, &rt, cur);
+                        if (gain > (early ? 1.0 : e->c.hysteresis) * c.cost) {
                                 c.to = SPM_LOC_SYSMEM;
                                 c.gain = gain;
                                 c.key = gain / (double) bytes;
                                 c.reason = SPM_REASON_USE_ENDS;
                                 c.due = true;
+                                c.early = early;
                                 return vec_push(&x->cands, &c);
                         }
                 }
@@ -903,10 +924,14 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
         }
+        if (c->early && c->p->life_early < c->bytes)
+                return 0;
         if (to == SPM_LOC_SYSMEM && room_of(e, to) >= (int64_t) c->bytes &&
             job_room(e, c->p->job, to) >= (int64_t) c->bytes) {
-                if (!c->forced && !(c->gain > e->c.hysteresis * c->cost))
+                if (!c->forced && !(c->gain > (c->early ? 1.0 : e->c.hysteresis) * c->cost))
                         return 0;
+                if (c->early)
+                        c->p->life_early -= c->bytes;
                 return apply_move(x, c, c->forced ? MAX(c->gain, c->cost) : c->gain, c->cost,
                                   c->reason);
         }
@@ -1076,6 +1101,12 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                 : (uint64_t) (e->m.migrate_gbps * 1000.0 * (double) e->c.epoch_usec);
         for (unsigned l = 0; l < SPM_MAX_LOCS; l++)
                 x.in_budget[l] = x.out_budget[l] = budget;
+        for (size_t i = 0; i < e->n_procs; i++) {
+                struct spm_process *p = e->procs[i];
+                /* In whole granules: the budget takes whole ones too. */
+                p->life_early = p->life_block > budget
+                        ? ALIGN_UP(p->life_block - budget, e->c.granule) : 0;
+        }
         x.ram_binds = ram_binds(e, (e->m.n_locs - 1) * budget);
         for (size_t i = 0; i < e->n_procs; i++)
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {

@@ -957,46 +957,61 @@ TEST(recurring_gpu_and_cpu_uses_move_before_them) {
  * and tiles of 8 granules take turns, six epochs each (2-9, then 10-17, ...), filling VRAM
  * (10 granules) with the shared ones. Once the first tile's use has ended as a block and the
  * next one started in its place, six epochs is the process's usual length: each later tile
- * leaves in its sixth epoch (use-ends), so the next one finds room, and the shared granules
- * never leave. Twins learn nothing and predict nothing: one whose tiles are a single
+ * leaves in its sixth epoch (use-ends; the part beyond an epoch's budget in its fifth), so the
+ * next one finds room, and the shared granules never leave. Twins learn nothing and predict nothing: one whose tiles are a single
  * granule (chance, not a tile), and one where other new uses end while the first tile runs
  * (uses that end one by one, at random: no block), so its second tile is no prediction; and
  * one whose next tile starts an epoch after the first ended (no tile for a tile). */
 TEST(a_tile_leaves_when_its_use_reaches_the_usual_length) {
-        static const unsigned widths[] = { 8, 1 };
-        for (size_t w = 0; w < ELEMENTSOF(widths); w++) {
-                unsigned width = widths[w];
+        /* Tile width (granules), the epoch's migration budget (granules, 0: the machine's), and
+         * the granules of each later tile that leave in its fifth and its sixth epoch. */
+        static const struct {
+                unsigned width, budget, fifth, sixth;
+        } table[] = {
+                { 8, 0, 0, 8 },
+                { 1, 0, 0, 0 },
+                /* A tile bigger than an epoch's budget: what the budget cannot take in the
+                 * sixth epoch leaves in the fifth (the light granules: their last epoch in RAM
+                 * costs least), so the next tile's first touches find room. */
+                { 8, 6, 2, 6 },
+        };
+        for (size_t w = 0; w < ELEMENTSOF(table); w++) {
+                unsigned width = table[w].width;
                 struct fx f = {};
-                unsigned n_ends = 0;
+                unsigned n_ends[6] = {};
 
                 fx_config(&f);
+                f.c.migrate_budget_bytes = (uint64_t) table[w].budget * G2;
                 fx_start(&f, 2 + 5 * width, 2 + width, 1);
                 for (unsigned k = 0; k < 30; k++) {
                         unsigned tile = 2 + width * (k / 6);
                         for (unsigned i = 0; i < 2; i++)
                                 fx_touch(&f, i, SPM_ACC_GPU(0), 4 * HOT);
+                        /* The last two granules of a tile are used lightly (C in C += A B). */
                         for (unsigned i = 0; i < width; i++)
-                                fx_touch(&f, tile + i, SPM_ACC_GPU(0), 2 * HOT);
+                                fx_touch(&f, tile + i, SPM_ACC_GPU(0),
+                                         i + 2 < width ? 2 * HOT : HOT / 2);
                         int n = fx_epoch(&f);
-                        fx_check_plan(&f, 0);
+                        fx_check_plan(&f, f.c.migrate_budget_bytes);
                         for (int i = 0; i < n; i++) {
                                 const struct spm_move *mv = &f.plan.moves[i];
                                 if (mv->reason != SPM_REASON_USE_ENDS)
                                         continue;
-                                /* The tile in its sixth epoch, from the second tile on. */
-                                ASSERT_EQ(width, 8u);
-                                ASSERT_EQ(k % 6, 5u);
-                                ASSERT_TRUE(k >= 11);
+                                /* The tile in its last epochs, from the second tile on. */
+                                ASSERT_TRUE(k >= 10);
                                 ASSERT_EQ(mv->to, SPM_LOC_SYSMEM);
                                 ASSERT_TRUE(mv->start >= BASE + tile * G2 &&
                                             mv->start + mv->length <= BASE + (tile + width) * G2);
-                                n_ends++;
+                                if (k >= 12) /* (the second tile's light granules came late) */
+                                        n_ends[k % 6] += (unsigned) (mv->length / G2);
                         }
                         ASSERT_EQ(fx_loc_of(&f, BASE), SPM_LOC_GPU(0));
                         ASSERT_EQ(fx_loc_of(&f, BASE + G2), SPM_LOC_GPU(0));
                 }
-                /* Whole tiles at 11, 17, 23 and 29. */
-                ASSERT_EQ(n_ends, width == 8 ? 4u : 0u);
+                /* Whole tiles at 16-17, 22-23 and 28-29. */
+                ASSERT_EQ(n_ends[4], 3 * table[w].fifth);
+                ASSERT_EQ(n_ends[5], 3 * table[w].sixth);
+                ASSERT_EQ(n_ends[0] + n_ends[1] + n_ends[2] + n_ends[3], 0u);
                 fx_stop(&f);
         }
         ASSERT_STREQ(spm_reason_to_string(SPM_REASON_USE_ENDS), "use-ends");
