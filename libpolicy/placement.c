@@ -251,9 +251,9 @@ static void new_use_learn(struct spm_process *p, uint64_t life_bytes_min, uint64
                 p->cpu_cohort_period = 0;
         /* How long new uses last (life): learned when the runs that ended in this epoch all
          * lasted as long, no other new use ended while they ran (they ended as a block, not
-         * one by one at random), the block is LIFE_GRANULES or more, and new uses of at least half as many bytes started in
-         * their place (the working set moved on: a tile for a tile). Any other end of a new
-         * use unlearns it. */
+         * one by one at random), the block is LIFE_GRANULES or more, and new uses of at least
+         * half as many bytes started in their place (the working set moved on: a tile for a
+         * tile). Any other end of a new use unlearns it. */
         if (p->life_ended) {
                 p->life = p->life_min != 0 && p->life_min == p->life_max &&
                           p->life_quiet + 1 >= p->life_min &&
@@ -748,9 +748,9 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 /* A new use that reached the length of its process's new uses that ended
                  * last is predicted to end with this epoch: a tile or phase of a blocked
                  * algorithm is done, and the next one's first touches are coming. When
-                 * VRAM has no room for as much again, it leaves now, so the new data need
-                 * not evict (TTM takes the oldest: a region in long use). What it is worth:
-                 * the first epoch of as many bytes of the process's new data. */
+                 * VRAM has no room for another such block, it leaves now, so the new data
+                 * need not evict (TTM takes the oldest: a region in long use). What it is
+                 * worth: the first epoch of as many bytes of the process's new data. */
                 unsigned age = e->new_use_age[r->reuse];
                 bool ends = age == p->life, early = age + 1 == p->life && p->life_early > 0;
                 if (new_use && touched && cur != SPM_LOC_SYSMEM && settled &&
@@ -835,6 +835,8 @@ static int apply_move(struct epoch_ctx *x, struct item *it, double benefit, doub
         budget_take(x, it->from, it->to, it->bytes);
         if (it->due)
                 r->trips = 0;   /* a predicted use: a clean ping-pong history */
+        if (it->early)
+                it->p->life_early -= MIN(it->bytes, it->p->life_early);
         if (region_relocate(e, it->p, r, it->to, true)) {
                 x->plan->n_quarantined++;
                 ret = hold(x, it->p, it->rg, r);
@@ -930,8 +932,6 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
             job_room(e, c->p->job, to) >= (int64_t) c->bytes) {
                 if (!c->forced && !(c->gain > (c->early ? 1.0 : e->c.hysteresis) * c->cost))
                         return 0;
-                if (c->early)
-                        c->p->life_early -= c->bytes;
                 return apply_move(x, c, c->forced ? MAX(c->gain, c->cost) : c->gain, c->cost,
                                   c->reason);
         }

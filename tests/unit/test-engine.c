@@ -957,11 +957,12 @@ TEST(recurring_gpu_and_cpu_uses_move_before_them) {
  * and tiles of 8 granules take turns, six epochs each (2-9, then 10-17, ...), filling VRAM
  * (10 granules) with the shared ones. Once the first tile's use has ended as a block and the
  * next one started in its place, six epochs is the process's usual length: each later tile
- * leaves in its sixth epoch (use-ends; the part beyond an epoch's budget in its fifth), so the
- * next one finds room, and the shared granules never leave. Twins learn nothing and predict nothing: one whose tiles are a single
- * granule (chance, not a tile), and one where other new uses end while the first tile runs
- * (uses that end one by one, at random: no block), so its second tile is no prediction; and
- * one whose next tile starts an epoch after the first ended (no tile for a tile). */
+ * leaves in its sixth epoch (use-ends; the part beyond an epoch's budget in its fifth), so
+ * the next one finds room, and the shared granules never leave. Twins learn nothing and
+ * predict nothing: one whose tiles are a single granule (chance, not a tile), one where other
+ * new uses end while the first tile runs (uses that end one by one, at random: no block), so
+ * its second tile is no prediction, and one whose next tile starts an epoch after the first
+ * ended (no tile for a tile). */
 TEST(a_tile_leaves_when_its_use_reaches_the_usual_length) {
         /* Tile width (granules), the epoch's migration budget (granules, 0: the machine's), and
          * the granules of each later tile that leave in its fifth and its sixth epoch. */
