@@ -111,12 +111,21 @@ static int spmtier_init(struct spm_sim *s, void **ret) {
         r = spm_engine_new(m, &c, &st->engine);
         if (r < 0)
                 return r;
-        for (unsigned l = 0; l < m->n_locs; l++)
-                if (spm_sim_is_fast(s, l)) {
-                        r = spm_engine_set_capacity(st->engine, l, spm_sim_capacity(s, l) * t->granule);
-                        if (r < 0)
-                                return r;
-                }
+        /* The capacity-limited locations as the run sizes them; a NUMA node that is neither
+         * one of them nor the backing node is not part of the run (no accessor of the trace
+         * calls it home): the engine, which sends victims to the next-best node, may not
+         * place anything there. (A GPU's VRAM that no accessor uses is never a destination.) */
+        for (unsigned l = 0; l < m->n_locs; l++) {
+                if (spm_sim_is_fast(s, l))
+                        r = spm_engine_set_capacity(st->engine, l,
+                                                    spm_sim_capacity(s, l) * t->granule);
+                else if (m->kind == SPM_MEM_NUMA && l != spm_sim_backing(s))
+                        r = spm_engine_set_capacity(st->engine, l, 0);
+                else
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
 
         struct spm_job job = { .id = JOB_ID, .gpu_mask = (1u << m->n_gpus) - 1 };
         for (unsigned g = 0; g < SPM_MAX_GPUS; g++)

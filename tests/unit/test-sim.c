@@ -281,6 +281,32 @@ TEST(spmtier_next_tile_faults_in_evictions_stay_out) {
         spm_sim_result_done(&r);
 }
 
+/* On a NUMA machine (mi300a-node) the run has node 0 (gpu0's home, cut to half the
+ * footprint) and a backing node; the other nodes are not part of it. The engine may not send
+ * victims there: every move it plans lands (none "did nothing"), and a hot set that first
+ * landed on the backing node swaps with the cold one that filled node 0. Before, every
+ * victim was headed for node 1 and spmtier never moved anything. */
+TEST(spmtier_numa_moves_land_on_nodes_of_the_run) {
+        struct spm_machine m;
+        ASSERT_OK(spm_machine_profile("mi300a-node", &m));
+        _cleanup_(spm_simtrace_freep) struct spm_simtrace *t = new_trace();
+        for (uint32_t e = 0; e < 20; e++)
+                for (unsigned i = 0; i < 16; i++)
+                        if (e == 0 || i >= 8)
+                                add(t, e, i, GPU0, i >= 8 ? 4000000 : 1000);
+        ASSERT_OK(spm_simtrace_finish(t));
+
+        struct spm_sim_result r = run(&m, t, 0.5, &spm_sim_policy_spmtier);
+        struct spm_sim_result d = run(&m, t, 0.5, &spm_sim_policy_default);
+        ASSERT_EQ_U(r.prefetch_failed, 0);
+        ASSERT_TRUE(r.migrations > 0);
+        for (unsigned i = 8; i < 16; i++)
+                ASSERT_EQ(at(&r, i, 19), 0u); /* node 0 */
+        ASSERT_TRUE(r.time_usec < d.time_usec);
+        spm_sim_result_done(&r);
+        spm_sim_result_done(&d);
+}
+
 /* spmtier's migration budget is what the copy engine moves in the time the recent epochs
  * took: 30 regions the CPU wrote at epoch 0 turn GPU-hot at epoch 1, which reads them over the
  * link for ~120 ms (with epoch 0's ~0, a budget of ~60 ms: 60 granules; the 10 ms epoch's
