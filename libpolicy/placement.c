@@ -802,7 +802,10 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 if (c.gain <= e->c.hysteresis * c.cost)
                         return 0;
                 c.key = c.gain / (double) bytes;
-                if (best != SPM_LOC_SYSMEM)
+                /* Location 0 is a GPU's home on an APU (mi300a-node): a move there for that
+                 * GPU is a promotion too. */
+                int bg = e->loc_gpu[best];
+                if (best != SPM_LOC_SYSMEM || (bg >= 0 && rate[SPM_ACC_GPU(bg)] > 0))
                         c.reason = SPM_REASON_HOT;
                 else if (hint == SPM_HINT_COLD)
                         c.reason = SPM_REASON_HINT_COLD;

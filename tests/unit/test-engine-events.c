@@ -492,6 +492,38 @@ TEST(numa_profile_places_on_the_gpus_node) {
         fx_stop(&f);
 }
 
+/* On mi300a-node node 0 is GPU 0's home as well as the CPU's: data that GPU 0 reads hard on
+ * node 3 moves to node 0 as a promotion (hot), not as "cold" or "cpu-hot", the reasons of a
+ * move to system RAM. */
+TEST(numa_move_to_the_gpus_home_node_0_is_hot) {
+        struct fx f = {};
+        struct spm_job j = { .id = JOB, .uid = 1000, .gpu_mask = 0xf };
+        bool seen = false;
+
+        ASSERT_OK(spm_machine_profile("mi300a-node", &f.m));
+        spm_engine_config_defaults(&f.m, &f.c);
+        for (unsigned g = 0; g < SPM_MAX_GPUS; g++)
+                j.vram_quota[g] = UINT64_MAX;
+        f.cap = 16 * G2;
+        ASSERT_OK(spm_engine_new(&f.m, &f.c, &f.e));
+        ASSERT_EQ(spm_engine_job_set(f.e, &j), 0);
+        ASSERT_OK(spm_engine_process_add(f.e, JOB, PID));
+        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE, 4 * G2, 3));
+        spm_plan_init(&f.plan);
+        for (unsigned k = 0; k < 4 && !seen; k++) {
+                fx_touch(&f, 1, SPM_ACC_GPU(0), HOT * 8);
+                int n = fx_epoch(&f);
+                for (int i = 0; i < n; i++) {
+                        ASSERT_EQ(f.plan.moves[i].to, 0);
+                        ASSERT_EQ(f.plan.moves[i].reason, SPM_REASON_HOT);
+                        seen = true;
+                }
+        }
+        ASSERT_TRUE(seen);
+        ASSERT_EQ(fx_loc_of(&f, BASE + G2), 0);
+        fx_stop(&f);
+}
+
 /* Replays the plan from the state before it: location 0 never holds more than cap0 after any
  * prefix (the fixture's check covers the other locations). */
 static void check_loc0_capacity(struct fx *f, uint64_t cap0) {
