@@ -987,10 +987,12 @@ static int place_candidate(struct epoch_ctx *x, struct item *c) {
                 x->plan->bytes_deferred += c->bytes;
                 return 0;
         }
-        /* A move for a predicted use needs no margin: the use comes from a confirmed pattern,
-         * not from heat that may fade, and the victims are priced by their own (far_use()). */
+        /* A move into VRAM for a predicted GPU use needs no margin: the use comes from a
+         * confirmed pattern, not from heat that may fade, and the victims are priced by their
+         * own (far_use()). (A cpu-due move into a bounded node 0, on an APU, displaces GPU
+         * data like any promotion: it keeps the hysteresis.) */
         double G = c->gain - loss, C = c->cost + vcost;
-        if (!c->forced && !(G > (c->due ? 1.0 : e->c.hysteresis) * C))
+        if (!c->forced && !(G > (c->reason == SPM_REASON_GPU_DUE ? 1.0 : e->c.hysteresis) * C))
                 return 0;
         if (c->forced)
                 G = MAX(G, C);
