@@ -186,6 +186,8 @@ struct spm_process {
          * more; UINT8_MAX: too long to tell; 0: none) and their bytes, whether any (also
          * shorter) did, and the epochs before it in which none did. */
         unsigned life, life_min, life_max, life_quiet;
+        uint64_t life_bytes;
+        bool life_ended;
         /* The bytes of the block that taught life, and of the next block what may leave an
          * epoch early (beyond one epoch's budget; placement.c, use-ends). */
         uint64_t life_block, life_early;
@@ -193,8 +195,6 @@ struct spm_process {
          * same epoch has learned (placement.c, cpu_use_due()): that epoch (mod 128) and the
          * period (0: none); the next epoch's, from this epoch's region pass. */
         uint8_t cpu_cohort_last, cpu_cohort_period, cpu_cohort_last_next, cpu_cohort_period_next;
-        uint64_t life_bytes;
-        bool life_ended;
 };
 
 /* A partial access waiting for the regions to be cut at its edges (observe.c). */

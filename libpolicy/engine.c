@@ -204,6 +204,13 @@ int spm_engine_set_capacity(struct spm_engine *e, unsigned loc, uint64_t bytes) 
         return 0;
 }
 
+int spm_engine_set_migrate_budget(struct spm_engine *e, uint64_t bytes) {
+        if (!e)
+                return -EINVAL;
+        e->c.migrate_budget_bytes = bytes;      /* read at each epoch; nothing derives from it */
+        return 0;
+}
+
 /* ---- jobs ---- */
 
 struct spm_jobrec *engine_job(struct spm_engine *e, uint64_t id) {

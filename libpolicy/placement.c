@@ -316,29 +316,44 @@ static void use_record(struct region *r, unsigned c, uint64_t epoch) {
         r->use_state = (uint8_t) ((r->use_state & ~USE_TOUCHED(c)) | USE_SEEN(c));
 }
 
+/* The period of the GPUs' confirmed uses of r: their pause when both are equal, else the
+ * sum of the two. */
+static unsigned gpu_period(const struct region *r) {
+        return r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
+}
+
 /* Epochs until the CPU's next use of r, if it recurs (region_use_due()). A CPU use seen once
  * is taken to recur once more with the period of the GPUs' uses, once theirs came as
  * predicted (a use that then does not come, an initialisation, predicts nothing more): a
- * training step's optimizer comes back with its forward and backward passes. It teaches the
- * process that period for the CPU's use of that epoch, and a region without a GPU pattern
- * of its own whose one CPU use came in the same epoch takes it (the optimizer reads the
- * gradients too, which the GPUs write once a step). */
-static unsigned cpu_use_due(struct spm_process *p, const struct region *r, uint64_t epoch) {
+ * training step's optimizer comes back with its forward and backward passes. That period is
+ * the process's for the CPU's use of that epoch (learned in 4a''): a region without a GPU
+ * pattern of its own whose one CPU use came in the same epoch takes it (the optimizer reads
+ * the gradients too, which the GPUs write once a step). */
+static unsigned cpu_use_due(const struct spm_process *p, const struct region *r,
+                            uint64_t epoch) {
         unsigned due = region_use_due(r, USE_CPU, epoch);
         if (due > 0 || !(r->use_state & USE_SEEN(USE_CPU)) || r->cpu_gap != 0)
                 return due;
         unsigned period;
-        if (r->gpu_sure) {
-                period = r->gpu_gap == r->gpu_gap2 ? r->gpu_gap : r->gpu_gap + r->gpu_gap2;
-                p->cpu_cohort_last_next = (uint8_t) r->cpu_last;
-                p->cpu_cohort_period_next = (uint8_t) period;
-        } else if (p->cpu_cohort_period != 0 && r->cpu_last == p->cpu_cohort_last)
+        if (r->gpu_sure)
+                period = gpu_period(r);
+        else if (p->cpu_cohort_period != 0 && r->cpu_last == p->cpu_cohort_last)
                 period = p->cpu_cohort_period;
         else
                 return 0;
         /* Once: a use that did not come when predicted is none. */
         unsigned age = region_use_age(r, USE_CPU, epoch);
         return age < period ? period - age : 0;
+}
+
+/* What the GPUs' accesses of an epoch at the region's rates cost more from RAM than at cur. */
+static double c_ram_less(const struct spm_engine *e, const struct rates *rt, unsigned cur) {
+        double d = 0;
+        for (unsigned k = 0; k < rt->n; k++)
+                if (rt->acc[k] != SPM_ACC_CPU)
+                        d += rt->rate[rt->acc[k]] * (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
+                                                     e->cost_us[rt->acc[k]][cur]);
+        return d;
 }
 
 /* A recurring CPU use due soon of a region in VRAM: what serving it from RAM saves, less the
@@ -349,7 +364,7 @@ static unsigned cpu_use_due(struct spm_process *p, const struct region *r, uint6
  * come back only after the CPU (nothing is lost meanwhile), but not before a GPU use that is
  * predicted to come first; a touched one when it is due. The use is predicted, so a region
  * that moved in for the GPUs' last use may go at once. */
-static double cpu_due_saving(const struct epoch_ctx *x, struct spm_process *p,
+static double cpu_due_saving(const struct epoch_ctx *x, const struct spm_process *p,
                              const struct region *r, const struct rates *rt, unsigned cur,
                              bool touched, bool settled) {
         const struct spm_engine *e = x->e;
@@ -366,11 +381,8 @@ static double cpu_due_saving(const struct epoch_ctx *x, struct spm_process *p,
         double count = r->heat[SPM_ACC_CPU] / e->scale * exp2(age / e->epochs_per_half_life);
         double saving = count * (e->cost_us[SPM_ACC_CPU][cur] -
                                  e->cost_us[SPM_ACC_CPU][SPM_LOC_SYSMEM]);
-        for (unsigned k = 0; k < rt->n && !gpus_after; k++)
-                if (rt->acc[k] != SPM_ACC_CPU)
-                        saving -= due * rt->rate[rt->acc[k]] *
-                                  (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
-                                   e->cost_us[rt->acc[k]][cur]);
+        if (!gpus_after)
+                saving -= due * c_ram_less(e, rt, cur);
         return saving;
 }
 
@@ -412,13 +424,16 @@ static double gpu_due_saving(const struct epoch_ctx *x, const struct region *r,
  * it (far_use_price()), and it costs its copy out only: the predicted use brings it back by
  * a prefetch (gpu-due), not a fault. An oversubscribed sweep then slides its window through
  * VRAM, each part moved in for its use, as the oracle does, instead of keeping one part. */
-static unsigned far_use(const struct epoch_ctx *x, struct spm_process *p, const struct region *r) {
+static unsigned far_use(const struct epoch_ctx *x, const struct spm_process *p,
+                        const struct region *r) {
         const struct spm_engine *e = x->e;
         if (!r->gpu_sure || r->loc == SPM_LOC_SYSMEM)
                 return 0;
         unsigned due = region_use_due(r, USE_GPU, e->epoch);
+        if (due < x->H)
+                return 0;
         unsigned cpu_due = cpu_use_due(p, r, e->epoch);
-        return due >= x->H && (cpu_due == 0 || cpu_due > due) ? due : 0;
+        return cpu_due == 0 || cpu_due > due ? due : 0;
 }
 
 static double far_use_price(const struct spm_engine *e, const struct region *r, unsigned due) {
@@ -428,16 +443,6 @@ static double far_use_price(const struct spm_engine *e, const struct region *r, 
                         saving += gpu_use_count(e, r, a) *
                                   (e->cost_us[a][SPM_LOC_SYSMEM] - e->cost_us[a][r->loc]);
         return saving / due;
-}
-
-/* What the GPUs' accesses of an epoch at the region's rates cost more from RAM than at cur. */
-static double c_ram_less(const struct spm_engine *e, const struct rates *rt, unsigned cur) {
-        double d = 0;
-        for (unsigned k = 0; k < rt->n; k++)
-                if (rt->acc[k] != SPM_ACC_CPU)
-                        d += rt->rate[rt->acc[k]] * (e->cost_us[rt->acc[k]][SPM_LOC_SYSMEM] -
-                                                     e->cost_us[rt->acc[k]][cur]);
-        return d;
 }
 
 /* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch and that
@@ -551,6 +556,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
             (r->use_state && !(e->epoch & USE_FORGET_EVERY))) {
                 use_record(r, USE_CPU, e->epoch);
                 use_record(r, USE_GPU, e->epoch);
+        }
+        /* A CPU use seen once of a region with confirmed GPU uses recurs with their period:
+         * the process's for that CPU epoch, from the next epoch on (cpu_use_due()). */
+        if ((r->use_state & USE_SEEN(USE_CPU)) && r->cpu_gap == 0 && r->gpu_sure) {
+                p->cpu_cohort_last_next = (uint8_t) r->cpu_last;
+                p->cpu_cohort_period_next = (uint8_t) gpu_period(r);
         }
 
         /* 4b. quarantine: the new ones are settled below (held where they are, or pinned

@@ -32,7 +32,6 @@ struct spmtier_state {
         uint32_t *evicted;      /* regions the driver evicted in this epoch */
         size_t n_evicted, n_evicted_alloc;
         size_t next_hint;
-        struct spm_engine_config config;
         double epoch_began;     /* modelled usec at the start of the last epoch */
         double epoch_took;      /* modelled usec per epoch, the last one weighing half */
 };
@@ -107,7 +106,6 @@ static int spmtier_init(struct spm_sim *s, void **ret) {
 
         spm_engine_config_defaults(m, &c);
         c.epoch_usec = t->epoch_usec;
-        st->config = c;
         r = spm_engine_new(m, &c, &st->engine);
         if (r < 0)
                 return r;
@@ -206,19 +204,15 @@ static int execute(struct spmtier_state *st, struct spm_sim *s, const struct spm
 static int epoch_budget(struct spmtier_state *st, const struct spm_sim *s) {
         const struct spm_machine *m = spm_sim_machine(s);
         double now = spm_sim_elapsed_usec(s);
-        struct spm_engine_config c = st->config;
 
         if (spm_sim_epoch(s) > 0) {
                 double took = now - st->epoch_began;
                 st->epoch_took = spm_sim_epoch(s) > 1 ? (st->epoch_took + took) / 2 : took;
         }
         st->epoch_began = now;
-        c.migrate_budget_bytes = (uint64_t) (m->migrate_gbps * 1000.0 *
-                                             MAX((double) c.epoch_usec, st->epoch_took));
-        if (c.migrate_budget_bytes == st->config.migrate_budget_bytes)
-                return 0;
-        st->config = c;
-        return spm_engine_set_config(st->engine, &c);
+        return spm_engine_set_migrate_budget(st->engine, (uint64_t) (
+                m->migrate_gbps * 1000.0 * MAX((double) spm_sim_trace(s)->epoch_usec,
+                                               st->epoch_took)));
 }
 
 static int spmtier_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {

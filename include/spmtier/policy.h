@@ -119,6 +119,11 @@ int spm_engine_set_config(struct spm_engine *e, const struct spm_engine_config *
  * Returns 0 or -EINVAL. */
 int spm_engine_set_capacity(struct spm_engine *e, unsigned loc, uint64_t bytes);
 
+/* Sets the configuration's migrate_budget_bytes alone (per link and direction and epoch; 0:
+ * the machine's migrate_gbps x epoch_usec), for a caller that sizes it every epoch (the
+ * simulator, by the epochs' modelled time). Returns 0 or -EINVAL. */
+int spm_engine_set_migrate_budget(struct spm_engine *e, uint64_t bytes);
+
 /* ---- jobs, processes, ranges ---- */
 
 struct spm_job {

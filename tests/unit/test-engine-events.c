@@ -497,19 +497,12 @@ TEST(numa_profile_places_on_the_gpus_node) {
  * move to system RAM. */
 TEST(numa_move_to_the_gpus_home_node_0_is_hot) {
         struct fx f = {};
-        struct spm_job j = { .id = JOB, .uid = 1000, .gpu_mask = 0xf };
         bool seen = false;
 
         ASSERT_OK(spm_machine_profile("mi300a-node", &f.m));
         spm_engine_config_defaults(&f.m, &f.c);
-        for (unsigned g = 0; g < SPM_MAX_GPUS; g++)
-                j.vram_quota[g] = UINT64_MAX;
-        f.cap = 16 * G2;
-        ASSERT_OK(spm_engine_new(&f.m, &f.c, &f.e));
-        ASSERT_EQ(spm_engine_job_set(f.e, &j), 0);
-        ASSERT_OK(spm_engine_process_add(f.e, JOB, PID));
-        ASSERT_OK(spm_engine_range_add(f.e, PID, BASE, 4 * G2, 3));
-        spm_plan_init(&f.plan);
+        fx_start(&f, 4, 16, 0xf);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, 4 * G2, 3));
         for (unsigned k = 0; k < 4 && !seen; k++) {
                 fx_touch(&f, 1, SPM_ACC_GPU(0), HOT * 8);
                 int n = fx_epoch(&f);

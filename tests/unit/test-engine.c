@@ -27,6 +27,7 @@ TEST(config_validation) {
         ASSERT_ERROR(spm_engine_new(&f.m, &c, &e), EINVAL);
         ASSERT_EQ(f.c.granule, 2 * MiB);
         ASSERT_EQ(f.c.half_life_usec, 4 * EPOCH);
+        ASSERT_ERROR(spm_engine_set_migrate_budget(NULL, G2), EINVAL);
 }
 
 TEST(names) {
