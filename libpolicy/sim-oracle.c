@@ -223,17 +223,18 @@ int spm_sim_optimum(const struct spm_machine *m, const struct spm_simtrace *t,
         if (!t->finished || t->granule != m->granule || spm_machine_validate(m) < 0)
                 return -EINVAL;
         spm_sim_layout(m, t, c, &y);
-        struct costs cost = {
-                .first = to_ns(m->migrate_call_usec),
-                .up = to_ns(MIN(spm_machine_migrate_usec(m, t->granule),
-                                spm_machine_fault_usec(m, t->granule))),
-                .down = to_ns(spm_machine_migrate_usec(m, t->granule)),
-        };
-        cost.first = MIN(cost.first, to_ns(m->fault_usec));
-        /* The same in exact microseconds, for the objective. */
-        double first_usec = MIN(m->migrate_call_usec, m->fault_usec);
+        /* An untouched page enters for a prefetch's call or its GPU fault, whichever is
+         * less; on a NUMA machine for nothing: its first touch allocates it where the policy
+         * asked (mbind; the simulator's first touch honours the preference, sim-kfd.c). In
+         * exact microseconds for the objective, in nanoseconds for the flow. */
+        double first_usec = m->kind == SPM_MEM_NUMA ? 0 : MIN(m->migrate_call_usec, m->fault_usec);
         double up_usec = MIN(spm_machine_migrate_usec(m, t->granule), spm_machine_fault_usec(m, t->granule));
         double down_usec = spm_machine_migrate_usec(m, t->granule);
+        struct costs cost = {
+                .first = to_ns(first_usec),
+                .up = to_ns(up_usec),
+                .down = to_ns(down_usec),
+        };
         uint64_t K = 0;
         for (unsigned l = 0; l < m->n_locs; l++)
                 if (y.fast[l])
@@ -469,6 +470,12 @@ static int exact_epoch_begin(struct spm_sim *s, void *state, uint32_t e) {
 
                         if (want == prev || (pass == 0) != (want == backing))
                                 continue;
+                        /* First entries on NUMA: the first touch places it (free). */
+                        if (spm_sim_machine(s)->kind == SPM_MEM_NUMA &&
+                            spm_sim_loc(s, r) == SPM_SIM_UNPOPULATED) {
+                                spm_sim_set_preferred(s, r, want);
+                                continue;
+                        }
                         if (spm_sim_move(s, r, want) < 0)
                                 spm_sim_explain(s, "oracle: move of region %u to %u failed", r, want);
                 }
