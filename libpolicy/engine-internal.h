@@ -132,6 +132,16 @@ static inline uint64_t region_bytes(const struct region *r) {
 
 struct spm_process;
 
+/* A run of adjacent regions the GPUs used densely in an epoch (placement.c, step 4h): where
+ * it was, how far each end moved since the epoch before, and its accesses per byte. */
+struct front {
+        uint32_t lo, hi;        /* pages from the range's start */
+        int32_t d_lo, d_hi;     /* pages; 0 for a run that matched none the epoch before */
+        float density;          /* the GPUs' accesses per epoch per byte */
+        uint8_t acc;            /* the accessor that used it most */
+};
+#define FRONT_RUNS 2            /* the longest runs of an epoch that are kept */
+
 struct spm_range {
         uint64_t start, end;    /* regions cover it without gaps, in address order */
         uint64_t base;          /* start aligned down to the slot size: slot 0 */
@@ -140,6 +150,11 @@ struct spm_range {
         struct slot *slot;      /* slot[i]: the first region overlapping slot i */
         uint32_t n_slots;
         unsigned slot_shift;    /* >= the granule, chosen so that n_slots <= n */
+        /* The last epoch's dense runs (step 4h) and its highest GPU density, which decides
+         * what is dense in the next one. */
+        struct front front[FRONT_RUNS];
+        unsigned n_front;
+        float front_max;
 };
 
 static inline bool region_moved(const struct region *r) {

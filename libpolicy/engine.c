@@ -29,6 +29,7 @@ static const char *const reason_names[_SPM_REASON_MAX] = {
         [SPM_REASON_CPU_DUE] = "cpu-due",
         [SPM_REASON_GPU_DUE] = "gpu-due",
         [SPM_REASON_USE_ENDS] = "use-ends",
+        [SPM_REASON_FRONT] = "front",
 };
 
 const char *spm_reason_to_string(enum spm_reason r) {

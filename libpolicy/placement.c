@@ -143,6 +143,13 @@ struct epoch_ctx {
         struct vec victims[SPM_MAX_LOCS];
         size_t n_victims_sorted[SPM_MAX_LOCS];
         size_t victim_cursor[SPM_MAX_LOCS];
+        /* For the range being scored: what its fronts reach next (front_scan()). */
+        struct front_due {
+                uint32_t lo, hi;        /* pages from the range's start */
+                double per_byte;        /* accesses per byte while the front passes */
+                uint8_t acc;
+        } due[FRONT_RUNS];
+        unsigned n_due;
 };
 
 static void epoch_ctx_done(struct epoch_ctx *x) {
@@ -472,6 +479,184 @@ static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct 
                 .due = true,
         });
         return ret < 0 ? ret : 1;
+}
+
+/* Step 4, before a range's region pass: fronts. A region is dense in an epoch when the GPUs touched it at FRONT_DENSE or
+ * more of the range's highest density of the epoch before (heat is a slow EWMA: a region
+ * entering a hot window shows a sixth of its rate, a cold one touched now and then a
+ * hundredth); adjacent dense regions form a run. A run that overlaps or touches one of the
+ * epoch before (a window slid, the next layer started where the last one ended) and whose end
+ * moved at the pace it moved the epoch before is a front: the pages that pace reaches next
+ * are due in the coming epoch. */
+#define FRONT_DENSE (1.0 / 16)
+
+struct front_scan {
+        struct front run, runs[FRONT_RUNS];
+        double run_rate;                /* the open run's accesses per epoch */
+        unsigned n_runs;
+        float max;
+};
+
+static void front_close(struct front_scan *f) {
+        struct front *c = &f->run;
+        if (c->hi == c->lo)
+                return;
+        c->density = (float) (f->run_rate / ((double) (c->hi - c->lo) * PAGE_SIZE));
+        /* Keep the longest: insertion into a short sorted array. */
+        unsigned n = f->n_runs, k = n < FRONT_RUNS ? n : FRONT_RUNS - 1;
+        if (n < FRONT_RUNS || c->hi - c->lo > f->runs[k].hi - f->runs[k].lo) {
+                while (k > 0 && f->runs[k - 1].hi - f->runs[k - 1].lo < c->hi - c->lo) {
+                        f->runs[k] = f->runs[k - 1];
+                        k--;
+                }
+                f->runs[k] = *c;
+                f->n_runs = MIN(n + 1, (unsigned) FRONT_RUNS);
+        }
+        *c = (struct front) {};
+        f->run_rate = 0;
+}
+
+/* r's GPU accesses per epoch as step 4c will see them (4a has not run yet: a region touched
+ * for the first time, or again in every epoch since, is a new use whose heat is corrected by
+ * the reuse it is about to have), and the GPU that made most of them (0: none). */
+static double front_rate(const struct epoch_ctx *x, const struct region *r, unsigned *acc) {
+        const struct spm_engine *e = x->e;
+        bool touched = r->flags & REGION_TOUCHED;
+        bool new_use = touched && (r->reuse == 0 || (r->flags & REGION_NEW_USE));
+        unsigned reuse = MIN(r->reuse - r->reuse / 8u + 32u, 255u);
+        double k = x->rate_k * (new_use ? e->heat_boost[reuse] : 1.0f), rate = 0, top = 0;
+        *acc = 0;
+        for (unsigned a = 1; a < e->m.n_accessors; a++) {
+                double v = r->heat[a] * k;
+                rate += v;
+                if (v > top) {
+                        top = v;
+                        *acc = a;
+                }
+        }
+        return rate;
+}
+
+/* Whether two advances of a run's end are one steady pace: same direction, within half. */
+static bool front_steady(int32_t d, int32_t d_before) {
+        if (d == 0 || (d > 0) != (d_before > 0))
+                return false;
+        int64_t a = llabs(d), b = llabs(d_before);
+        return 2 * llabs(a - b) <= MAX(a, b);
+}
+
+/* Finds this epoch's runs of rg, the fronts among them, and what they reach next (x->due, in
+ * pages), cut to their own regions so a move takes just those pages. Before the region pass:
+ * no item refers to rg's regions yet. */
+static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
+        struct spm_engine *e = x->e;
+        struct front_scan f = {};
+        uint64_t size = (rg->end - rg->start) >> PAGE_SHIFT;
+
+        x->n_due = 0;
+        range_fold(rg);
+        for (uint32_t t = 0; t < rg->n; t++) {
+                const struct region *r = &rg->r[t];
+                unsigned acc = 0;
+                double rate = r->use_state & USE_TOUCHED(USE_GPU) ? front_rate(x, r, &acc) : 0;
+                double density = rate / (double) region_bytes(r);
+                if (acc == 0 || density < FRONT_DENSE * rg->front_max) {
+                        front_close(&f);
+                        continue;
+                }
+                f.max = (float) MAX((double) f.max, density);
+                if (f.run.hi != r->off || f.run.hi == f.run.lo) {
+                        front_close(&f);
+                        f.run.lo = r->off;
+                        f.run.acc = (uint8_t) acc;
+                }
+                f.run.hi = r->off + r->npages;
+                f.run_rate += rate;
+        }
+        front_close(&f);
+
+        for (unsigned i = 0; i < f.n_runs; i++) {
+                struct front *c = &f.runs[i];
+                const struct front *b = NULL;
+                for (unsigned k = 0; k < rg->n_front && !b; k++)
+                        if (rg->front[k].lo <= c->hi && c->lo <= rg->front[k].hi)
+                                b = &rg->front[k];
+                if (!b)
+                        continue;
+                c->d_hi = (int32_t) ((int64_t) c->hi - (int64_t) b->hi);
+                c->d_lo = (int32_t) ((int64_t) c->lo - (int64_t) b->lo);
+                struct front_due d = { .acc = c->acc };
+                if (c->d_hi > 0 && front_steady(c->d_hi, b->d_hi)) {
+                        d.lo = c->hi;
+                        d.hi = (uint32_t) MIN((uint64_t) c->hi + (uint64_t) MAX(c->d_hi, b->d_hi), size);
+                } else if (c->d_lo < 0 && front_steady(c->d_lo, b->d_lo)) {
+                        uint32_t back = (uint32_t) -(int64_t) MIN(c->d_lo, b->d_lo);
+                        d.lo = c->lo > back ? c->lo - back : 0;
+                        d.hi = c->lo;
+                } else
+                        continue;
+                if (d.lo >= d.hi)
+                        continue;
+                /* It stays hot while the front passes over it: the run's length over the pace
+                 * (a layer: one epoch; a sliding window: many), at most the horizon. */
+                double stay = (double) ((c->hi - c->lo) / (d.hi - d.lo));
+                d.per_byte = (double) c->density * MIN(x->H, MAX(stay, 1.0));
+                x->due[x->n_due++] = d;
+        }
+        memcpy(rg->front, f.runs, sizeof(f.runs));
+        rg->n_front = f.n_runs;
+        rg->front_max = f.max;
+        for (unsigned i = 0; i < x->n_due; i++) {
+                int r = range_cut_span(e, rg, rg->start + ((uint64_t) x->due[i].lo << PAGE_SHIFT),
+                                       rg->start + ((uint64_t) x->due[i].hi << PAGE_SHIFT));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* After the region pass: the regions in RAM that a front reaches next are filed as due for
+ * its GPU. What the use saves: the run's density over the region's bytes, for the epochs the
+ * front takes to pass over it (at most the horizon); like a gpu-due move it must pay for the
+ * copy in and the copy back out. */
+static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg) {
+        struct spm_engine *e = x->e;
+
+        for (unsigned i = 0; i < x->n_due && !p->job->j.frozen; i++) {
+                const struct front_due *d = &x->due[i];
+                unsigned to = e->m.home[d->acc];
+                if (!loc_allowed(e, p->job, to))
+                        continue;
+                double saving = d->per_byte *
+                                (e->cost_us[d->acc][SPM_LOC_SYSMEM] - e->cost_us[d->acc][to]);
+                for (uint32_t k = range_region_index(e, rg, rg->start + ((uint64_t) d->lo << PAGE_SHIFT));
+                     k < rg->n && rg->r[k].off < d->hi; k++) {
+                        const struct region *r = &rg->r[k];
+                        enum spm_hint_kind hint = HINT_KIND(r->hint);
+                        if (r->loc != SPM_LOC_SYSMEM || (r->flags & REGION_QUARANTINED) ||
+                            hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING ||
+                            hint == SPM_HINT_PIN_RAM)
+                                continue;
+                        uint64_t bytes = region_bytes(r);
+                        double gain = saving * (double) bytes, cost = migrate_cost(e, bytes);
+                        if (!(gain > 2 * cost))
+                                continue;
+                        int ret = vec_push(&x->cands, &(struct item) {
+                                .key = gain / (double) bytes,
+                                .gain = gain,
+                                .cost = cost,
+                                .bytes = bytes,
+                                .start = region_start(rg, r),
+                                .p = p, .rg = rg, .idx = k,
+                                .from = SPM_LOC_SYSMEM, .to = (uint8_t) to,
+                                .reason = SPM_REASON_FRONT,
+                                .due = true,
+                        });
+                        if (ret < 0)
+                                return ret;
+                }
+        }
+        return 0;
 }
 
 /* Step 4: one pass over a region. Updates its reuse and quarantine state, and files it as a
@@ -1128,12 +1313,18 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
                         uint32_t s = 0;
+                        r = front_scan(&x, rg);
+                        if (r < 0)
+                                goto finish;
                         for (uint32_t t = 0; t < rg->n; t++) {
                                 s = range_fold_upto(rg, s, t);
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)
                                         goto finish;
                         }
+                        r = front_file(&x, e->procs[i], rg);
+                        if (r < 0)
+                                goto finish;
                 }
         for (size_t i = 0; i < e->n_procs; i++)
                 new_use_learn(e->procs[i], LIFE_GRANULES * e->c.granule, e->epoch);

@@ -56,6 +56,7 @@ enum spm_reason {
         SPM_REASON_CPU_DUE,    /* a recurring CPU use is due: home before it */
         SPM_REASON_GPU_DUE,    /* a recurring GPU use is due: into VRAM before it */
         SPM_REASON_USE_ENDS,   /* a new use reached its process's usual length: make room */
+        SPM_REASON_FRONT,      /* the GPUs' hot part advances steadily: the next part is due */
         _SPM_REASON_MAX,
         _SPM_REASON_INVALID = -22,
 };

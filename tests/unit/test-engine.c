@@ -1143,6 +1143,57 @@ TEST(a_sweep_slides_through_vram_when_each_use_pays) {
         fx_stop(&f);
 }
 
+/* A hot window of 8 granules slides through a 64-granule range, 2 granules an epoch (forward,
+ * or backward from the top), while one cold granule elsewhere is touched now and then. Once
+ * the window advanced at that pace twice, the 2 granules it reaches next are in VRAM before
+ * their first hot epoch (front), not after it. Windows that jump about, or stay put and
+ * then jump (tiles), are no front: nothing moves for that reason. */
+static unsigned run_window(unsigned (*lo_of)(unsigned k), bool check_ahead) {
+        struct fx f = {};
+        unsigned n_front = 0;
+
+        fx_config(&f);
+        fx_start(&f, 64, 64, 1);
+        for (unsigned k = 0; k < 24; k++) {
+                unsigned lo = lo_of(k);
+                for (unsigned i = 0; i < 8; i++)
+                        fx_touch(&f, lo + i, SPM_ACC_GPU(0), 4 * HOT);
+                if (k % 3 == 0)
+                        fx_touch(&f, 63 - (k * 5) % 16, SPM_ACC_GPU(0), HOT / 8);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                unsigned next = lo_of(k + 1);
+                for (int i = 0; i < n; i++) {
+                        const struct spm_move *mv = &f.plan.moves[i];
+                        if (mv->reason != SPM_REASON_FRONT)
+                                continue;
+                        n_front++;
+                        /* only what the window reaches next */
+                        ASSERT_EQ(mv->to, SPM_LOC_GPU(0));
+                        ASSERT_TRUE(mv->start >= BASE + (uint64_t) next * G2 &&
+                                    mv->start + mv->length <= BASE + (uint64_t) (next + 8) * G2);
+                }
+                if (check_ahead && k >= 2)
+                        for (unsigned i = 0; i < 8; i++)
+                                ASSERT_EQ(fx_loc_of(&f, BASE + (uint64_t) (next + i) * G2),
+                                          SPM_LOC_GPU(0));
+        }
+        fx_stop(&f);
+        return n_front;
+}
+
+static unsigned window_forward(unsigned k) { return 2 * k; }
+static unsigned window_backward(unsigned k) { return 54 - 2 * k; }
+static unsigned window_jumps(unsigned k) { return (k * 37) % 56; }
+static unsigned window_tiles(unsigned k) { return 8 * (k / 5); }
+
+TEST(a_window_moving_at_a_steady_pace_is_prefetched_ahead) {
+        ASSERT_TRUE(run_window(window_forward, true) >= 15);
+        ASSERT_TRUE(run_window(window_backward, true) >= 15);
+        ASSERT_EQ(run_window(window_jumps, false), 0u);
+        ASSERT_EQ(run_window(window_tiles, false), 0u);
+}
+
 /* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
  * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
  * region goes home the epoch before the CPU's use and comes back in the very next epoch,
