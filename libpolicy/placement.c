@@ -571,7 +571,11 @@ static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
                         f.run.acc = (uint8_t) acc;
                 }
                 f.run.hi = r->off + r->npages;
-                f.run_rate += rate;
+                /* Not touched in the epoch before: its heat is mostly this epoch's, which
+                 * the EWMA shows at a sixth (a new use's is corrected already). */
+                bool surge = !(r->flags & REGION_RUN_MASK) &&
+                             !(r->reuse == 0 || (r->flags & REGION_NEW_USE));
+                f.run_rate += surge ? rate * e->heat_boost[FIRST_TOUCH_REUSE] : rate;
         }
         front_close(&f);
 
