@@ -147,6 +147,7 @@ struct epoch_ctx {
         struct front_due {
                 uint32_t lo, hi;        /* pages from the range's start */
                 double per_byte;        /* accesses per byte while the front passes */
+                uint32_t leave_lo, leave_hi; /* what it leaves behind in the coming epoch */
                 uint8_t acc;
         } due[FRONT_RUNS];
         unsigned n_due;
@@ -591,12 +592,17 @@ static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
                 c->d_lo = (int32_t) ((int64_t) c->lo - (int64_t) b->lo);
                 struct front_due d = { .acc = c->acc };
                 if (c->d_hi > 0 && front_steady(c->d_hi, b->d_hi)) {
+                        uint32_t pace = (uint32_t) MAX(c->d_hi, b->d_hi);
                         d.lo = c->hi;
-                        d.hi = (uint32_t) MIN((uint64_t) c->hi + (uint64_t) MAX(c->d_hi, b->d_hi), size);
+                        d.hi = (uint32_t) MIN((uint64_t) c->hi + pace, size);
+                        d.leave_lo = c->lo;
+                        d.leave_hi = c->lo + MIN(pace, c->hi - c->lo);
                 } else if (c->d_lo < 0 && front_steady(c->d_lo, b->d_lo)) {
-                        uint32_t back = (uint32_t) -(int64_t) MIN(c->d_lo, b->d_lo);
-                        d.lo = c->lo > back ? c->lo - back : 0;
+                        uint32_t pace = (uint32_t) -(int64_t) MIN(c->d_lo, b->d_lo);
+                        d.lo = c->lo > pace ? c->lo - pace : 0;
                         d.hi = c->lo;
+                        d.leave_lo = c->hi - MIN(pace, c->hi - c->lo);
+                        d.leave_hi = c->hi;
                 } else
                         continue;
                 if (d.lo >= d.hi)
@@ -619,10 +625,18 @@ static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
         return 0;
 }
 
-/* After the region pass: the regions in RAM that a front reaches next are filed as due for
- * its GPU. What the use saves: the run's density over the region's bytes, for the epochs the
- * front takes to pass over it (at most the horizon); like a gpu-due move it must pay for the
- * copy in and the copy back out. */
+/* Whether a front of r's range leaves r behind in the coming epoch: its use is over. */
+static bool front_leaves(const struct epoch_ctx *x, const struct region *r) {
+        for (unsigned i = 0; i < x->n_due; i++)
+                if (r->off >= x->due[i].leave_lo && r->off + r->npages <= x->due[i].leave_hi)
+                        return true;
+        return false;
+}
+
+/* After the region pass: the regions that a front reaches next are filed as due at the home
+ * of its GPU, from wherever they are (RAM; on an APU the slow node). What the use saves: the
+ * run's density over the region's bytes, for the epochs the front takes to pass over it (at
+ * most the horizon); like a gpu-due move it must pay for the copy in and the copy back out. */
 static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg) {
         struct spm_engine *e = x->e;
 
@@ -631,18 +645,18 @@ static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_ran
                 unsigned to = e->m.home[d->acc];
                 if (!loc_allowed(e, p->job, to))
                         continue;
-                double saving = d->per_byte *
-                                (e->cost_us[d->acc][SPM_LOC_SYSMEM] - e->cost_us[d->acc][to]);
                 for (uint32_t k = range_region_index(e, rg, rg->start + ((uint64_t) d->lo << PAGE_SHIFT));
                      k < rg->n && rg->r[k].off < d->hi; k++) {
                         const struct region *r = &rg->r[k];
                         enum spm_hint_kind hint = HINT_KIND(r->hint);
-                        if (r->loc != SPM_LOC_SYSMEM || (r->flags & REGION_QUARANTINED) ||
+                        if (r->loc == to || (r->flags & REGION_QUARANTINED) ||
                             hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING ||
                             hint == SPM_HINT_PIN_RAM)
                                 continue;
                         uint64_t bytes = region_bytes(r);
-                        double gain = saving * (double) bytes, cost = migrate_cost(e, bytes);
+                        double gain = d->per_byte * (double) bytes *
+                                      (e->cost_us[d->acc][r->loc] - e->cost_us[d->acc][to]);
+                        double cost = migrate_cost(e, bytes);
                         if (!(gain > 2 * cost))
                                 continue;
                         int ret = vec_push(&x->cands, &(struct item) {
@@ -652,7 +666,7 @@ static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_ran
                                 .bytes = bytes,
                                 .start = region_start(rg, r),
                                 .p = p, .rg = rg, .idx = k,
-                                .from = SPM_LOC_SYSMEM, .to = (uint8_t) to,
+                                .from = r->loc, .to = (uint8_t) to,
                                 .reason = SPM_REASON_FRONT,
                                 .due = true,
                         });
@@ -983,6 +997,12 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 /* Only what is in use now moves up: decayed heat of a phase that ended
                  * would otherwise displace the current one. */
                 if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))
+                        return 0;
+                /* Nor does what a front leaves behind in the coming epoch: its use is over (a
+                 * layer, a window that moves by its length each epoch), and the front's
+                 * next part is moving in (on an APU, first touches that found node 0 full
+                 * landed on the slow node: they stay there). */
+                if (e->loc_gpu[best] >= 0 && front_leaves(x, r))
                         return 0;
                 if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
                         return 0;

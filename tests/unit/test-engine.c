@@ -1209,6 +1209,41 @@ TEST(a_window_moving_at_a_steady_pace_is_prefetched_ahead) {
         ASSERT_TRUE(n >= 30);
 }
 
+/* Layers: a block of 8 granules read hard for one epoch, the next block the epoch after (a
+ * forward pass). Once the pace is seen, each block moves into VRAM the epoch before its use
+ * (front), and the block just used is not promoted after it: its use is over (by heat alone
+ * it would be, a new use's rate being corrected from its first epoch, as the first two are). */
+TEST(a_layer_the_front_leaves_is_not_promoted) {
+        struct fx f = {};
+        unsigned n_ahead = 0;
+
+        fx_config(&f);
+        fx_start(&f, 64, 64, 1);
+        for (unsigned k = 0; k < 7; k++) {
+                for (unsigned i = 0; i < 8; i++)
+                        fx_touch(&f, 8 * k + i, SPM_ACC_GPU(0), 4 * HOT);
+                int n = fx_epoch(&f);
+                fx_check_plan(&f, 0);
+                for (int i = 0; i < n; i++) {
+                        const struct spm_move *mv = &f.plan.moves[i];
+                        if (k < 2 || mv->to != SPM_LOC_GPU(0))
+                                continue;
+                        /* only the next block, none of the one just used */
+                        ASSERT_TRUE(mv->start >= BASE + (uint64_t) (8 * k + 8) * G2);
+                        ASSERT_TRUE(mv->start + mv->length <= BASE + (uint64_t) (8 * k + 16) * G2);
+                        n_ahead++;
+                }
+                /* the third block ran from RAM (the pace was not seen yet) and stays there;
+                 * from then on each block is in VRAM before its use */
+                if (k == 2)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + 16 * G2), SPM_LOC_SYSMEM);
+                if (k >= 2 && k < 6)
+                        ASSERT_EQ(fx_loc_of(&f, BASE + (uint64_t) (8 * k + 8) * G2), SPM_LOC_GPU(0));
+        }
+        ASSERT_TRUE(n_ahead >= 5);
+        fx_stop(&f);
+}
+
 /* A GPU use that comes right after the CPU's (an optimizer step, then the next forward
  * pass): GPU uses at 0 and 7 of each 10 epochs, the CPU's at 9. Once the pattern is known the
  * region goes home the epoch before the CPU's use and comes back in the very next epoch,
