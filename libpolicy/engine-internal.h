@@ -155,6 +155,10 @@ struct spm_range {
         struct front front[FRONT_RUNS];
         unsigned n_front;
         float front_max;
+        /* Where the part after a front's next one ends (pages): cut in step 3 of the next
+         * epoch, when no plan item refers to the regions. */
+        uint32_t front_cut[2 * FRONT_RUNS];
+        unsigned n_front_cut;
 };
 
 static inline bool region_moved(const struct region *r) {

@@ -86,6 +86,11 @@ static int item_cmp(const void *a, const void *b) {
         return (x->start > y->start) - (x->start < y->start);
 }
 
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return (x > y) - (x < y);
+}
+
 static uint64_t key_bits(double k) {
         uint64_t u;
         memcpy(&u, &k, sizeof(u));
@@ -127,6 +132,15 @@ static int select_top(struct vec *v, uint64_t need, size_t *ret) {
         return 0;
 }
 
+/* Step 4h's runs of the range being scored: the one open at the last region, the longest
+ * closed ones, and the highest GPU density seen. */
+struct front_scan {
+        struct front run, runs[FRONT_RUNS];
+        double run_rate;                /* the open run's accesses per epoch */
+        unsigned n_runs;
+        float max;
+};
+
 struct epoch_ctx {
         struct spm_engine *e;
         struct spm_plan *plan;
@@ -143,14 +157,10 @@ struct epoch_ctx {
         struct vec victims[SPM_MAX_LOCS];
         size_t n_victims_sorted[SPM_MAX_LOCS];
         size_t victim_cursor[SPM_MAX_LOCS];
-        /* For the range being scored: what its fronts reach next (front_scan()). */
-        struct front_due {
-                uint32_t lo, hi;        /* pages from the range's start */
-                double per_byte;        /* accesses per byte while the front passes */
-                uint32_t leave_lo, leave_hi; /* what it leaves behind in the coming epoch */
-                uint8_t acc;
-        } due[FRONT_RUNS];
-        unsigned n_due;
+        /* Step 4h, for the range being scored: its dense runs so far, and where its
+         * candidates start in cands. */
+        struct front_scan fs;
+        size_t cands_mark;
 };
 
 static void epoch_ctx_done(struct epoch_ctx *x) {
@@ -482,21 +492,15 @@ static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct 
         return ret < 0 ? ret : 1;
 }
 
-/* Step 4, before a range's region pass: fronts. A region is dense in an epoch when the GPUs touched it at FRONT_DENSE or
+/* Step 4h: fronts. A region is dense in an epoch when the GPUs touched it at FRONT_DENSE or
  * more of the range's highest density of the epoch before (heat is a slow EWMA: a region
  * entering a hot window shows a sixth of its rate, a cold one touched now and then a
  * hundredth); adjacent dense regions form a run. A run that overlaps or touches one of the
  * epoch before (a window slid, the next layer started where the last one ended) and whose end
  * moved at the pace it moved the epoch before is a front: the pages that pace reaches next
- * are due in the coming epoch. */
+ * are due in the coming epoch. The runs are found in the region pass (front_note()), the
+ * fronts after it (front_finish()). */
 #define FRONT_DENSE (1.0 / 16)
-
-struct front_scan {
-        struct front run, runs[FRONT_RUNS];
-        double run_rate;                /* the open run's accesses per epoch */
-        unsigned n_runs;
-        float max;
-};
 
 static void front_close(struct front_scan *f) {
         struct front *c = &f->run;
@@ -517,25 +521,39 @@ static void front_close(struct front_scan *f) {
         f->run_rate = 0;
 }
 
-/* r's GPU accesses per epoch as step 4c will see them (4a has not run yet: a region touched
- * for the first time, or again in every epoch since, is a new use whose heat is corrected by
- * the reuse it is about to have), and the GPU that made most of them (0: none). */
-static double front_rate(const struct epoch_ctx *x, const struct region *r, unsigned *acc) {
+/* In the region pass, after 4a'': r's GPU accesses per epoch (a new use's corrected) and
+ * whether it is dense; surge: it was not touched in the epoch before, so its heat is mostly
+ * this epoch's, which the EWMA shows at a sixth (a new use's is corrected already). */
+static void front_note(struct epoch_ctx *x, const struct spm_range *rg, const struct region *r,
+                       bool gpu_touched, bool new_use, bool surge) {
         const struct spm_engine *e = x->e;
-        bool touched = r->flags & REGION_TOUCHED;
-        bool new_use = touched && (r->reuse == 0 || (r->flags & REGION_NEW_USE));
-        unsigned reuse = MIN(r->reuse - r->reuse / 8u + 32u, 255u);
-        double k = x->rate_k * (new_use ? e->heat_boost[reuse] : 1.0f), rate = 0, top = 0;
-        *acc = 0;
-        for (unsigned a = 1; a < e->m.n_accessors; a++) {
-                double v = r->heat[a] * k;
-                rate += v;
-                if (v > top) {
-                        top = v;
-                        *acc = a;
+        struct front_scan *f = &x->fs;
+        double rate = 0, top = 0;
+        unsigned acc = 0;
+        if (gpu_touched) {
+                double k = x->rate_k * (new_use ? e->heat_boost[r->reuse] : 1.0f);
+                for (unsigned a = 1; a < e->m.n_accessors; a++) {
+                        double v = r->heat[a] * k;
+                        rate += v;
+                        if (v > top) {
+                                top = v;
+                                acc = a;
+                        }
                 }
         }
-        return rate;
+        double density = rate / (double) region_bytes(r);
+        if (acc == 0 || density < FRONT_DENSE * rg->front_max) {
+                front_close(f);
+                return;
+        }
+        f->max = (float) MAX((double) f->max, density);
+        if (f->run.hi != r->off || f->run.hi == f->run.lo) {
+                front_close(f);
+                f->run.lo = r->off;
+                f->run.acc = (uint8_t) acc;
+        }
+        f->run.hi = r->off + r->npages;
+        f->run_rate += surge && !new_use ? rate * e->heat_boost[FIRST_TOUCH_REUSE] : rate;
 }
 
 /* Whether two advances of a run's end are one steady pace: same direction, within half. */
@@ -546,42 +564,70 @@ static bool front_steady(int32_t d, int32_t d_before) {
         return 2 * llabs(a - b) <= MAX(a, b);
 }
 
-/* Finds this epoch's runs of rg, the fronts among them, and what they reach next (x->due, in
- * pages), cut to their own regions so a move takes just those pages. Before the region pass:
- * no item refers to rg's regions yet. */
-static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
+static void front_begin(struct epoch_ctx *x) {
+        x->fs = (struct front_scan) {};
+        x->cands_mark = x->cands.n;
+}
+
+/* Files the regions of pages [lo, hi) of rg that lie in RAM as due at the home of the front's
+ * GPU (none on an APU, where RAM is that home: moving the next part from the slow node
+ * displaced the CPU's data there, mi300a-node oversub 1/8 -0.05 -> -0.20). What the use saves:
+ * the run's density over the region's bytes, for the epochs the front takes to pass over it
+ * (per_byte; at most the horizon); like a gpu-due move it must pay for the copy in and the
+ * copy back out. A region that reaches beyond [lo, hi) waits for its cut (next epoch). */
+static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                      uint32_t lo, uint32_t hi, double per_byte, unsigned acc) {
         struct spm_engine *e = x->e;
-        struct front_scan f = {};
-        uint64_t size = (rg->end - rg->start) >> PAGE_SHIFT;
-
-        x->n_due = 0;
-        range_fold(rg);
-        for (uint32_t t = 0; t < rg->n; t++) {
-                const struct region *r = &rg->r[t];
-                unsigned acc = 0;
-                double rate = r->use_state & USE_TOUCHED(USE_GPU) ? front_rate(x, r, &acc) : 0;
-                double density = rate / (double) region_bytes(r);
-                if (acc == 0 || density < FRONT_DENSE * rg->front_max) {
-                        front_close(&f);
+        unsigned to = e->m.home[acc];
+        if (p->job->j.frozen || !loc_allowed(e, p->job, to))
+                return 0;
+        for (uint32_t k = range_region_index(e, rg, rg->start + ((uint64_t) lo << PAGE_SHIFT));
+             k < rg->n && rg->r[k].off < hi; k++) {
+                const struct region *r = &rg->r[k];
+                enum spm_hint_kind hint = HINT_KIND(r->hint);
+                if (r->off < lo || r->off + r->npages > hi || r->loc != SPM_LOC_SYSMEM ||
+                    r->loc == to || (r->flags & REGION_QUARANTINED) || hint == SPM_HINT_COLD ||
+                    hint == SPM_HINT_STREAMING || hint == SPM_HINT_PIN_RAM)
                         continue;
-                }
-                f.max = (float) MAX((double) f.max, density);
-                if (f.run.hi != r->off || f.run.hi == f.run.lo) {
-                        front_close(&f);
-                        f.run.lo = r->off;
-                        f.run.acc = (uint8_t) acc;
-                }
-                f.run.hi = r->off + r->npages;
-                /* Not touched in the epoch before: its heat is mostly this epoch's, which
-                 * the EWMA shows at a sixth (a new use's is corrected already). */
-                bool surge = !(r->flags & REGION_RUN_MASK) &&
-                             !(r->reuse == 0 || (r->flags & REGION_NEW_USE));
-                f.run_rate += surge ? rate * e->heat_boost[FIRST_TOUCH_REUSE] : rate;
+                uint64_t bytes = region_bytes(r);
+                double gain = per_byte * (double) bytes *
+                              (e->cost_us[acc][SPM_LOC_SYSMEM] - e->cost_us[acc][to]);
+                double cost = migrate_cost(e, bytes);
+                if (!(gain > 2 * cost))
+                        continue;
+                int ret = vec_push(&x->cands, &(struct item) {
+                        .key = gain / (double) bytes,
+                        .gain = gain,
+                        .cost = cost,
+                        .bytes = bytes,
+                        .start = region_start(rg, r),
+                        .p = p, .rg = rg, .idx = k,
+                        .from = SPM_LOC_SYSMEM, .to = (uint8_t) to,
+                        .reason = SPM_REASON_FRONT,
+                        .due = true,
+                });
+                if (ret < 0)
+                        return ret;
         }
-        front_close(&f);
+        return 0;
+}
 
-        for (unsigned i = 0; i < f.n_runs; i++) {
-                struct front *c = &f.runs[i];
+/* After the range's pass: each run is matched with the one of the epoch before that it
+ * overlaps or touches; where one of its ends moved at the pace it moved the epoch before,
+ * the pages that pace reaches next are filed (front_file()), and what the front leaves behind
+ * in the coming epoch (the pace's worth at its back: a whole layer, or a window's tail) is not
+ * promoted for its heat: its use is over (this range's hot candidates there are dropped). The
+ * part after the next one is cut to its own regions in step 3 of the next epoch, so that
+ * a move then takes just those pages. */
+static int front_finish(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg) {
+        struct front_scan *f = &x->fs;
+        uint64_t size = (rg->end - rg->start) >> PAGE_SHIFT;
+        int ret = 0;
+
+        front_close(f);
+        rg->n_front_cut = 0;
+        for (unsigned i = 0; i < f->n_runs && ret >= 0; i++) {
+                struct front *c = &f->runs[i];
                 const struct front *b = NULL;
                 for (unsigned k = 0; k < rg->n_front && !b; k++)
                         if (rg->front[k].lo <= c->hi && c->lo <= rg->front[k].hi)
@@ -590,93 +636,66 @@ static int front_scan(struct epoch_ctx *x, struct spm_range *rg) {
                         continue;
                 c->d_hi = (int32_t) ((int64_t) c->hi - (int64_t) b->hi);
                 c->d_lo = (int32_t) ((int64_t) c->lo - (int64_t) b->lo);
-                struct front_due d = { .acc = c->acc };
+                uint32_t lo, hi, leave_lo, leave_hi, pace;
                 if (c->d_hi > 0 && front_steady(c->d_hi, b->d_hi)) {
-                        uint32_t pace = (uint32_t) MAX(c->d_hi, b->d_hi);
-                        d.lo = c->hi;
-                        d.hi = (uint32_t) MIN((uint64_t) c->hi + pace, size);
-                        d.leave_lo = c->lo;
-                        d.leave_hi = c->lo + MIN(pace, c->hi - c->lo);
+                        pace = (uint32_t) MAX(c->d_hi, b->d_hi);
+                        lo = c->hi;
+                        hi = (uint32_t) MIN((uint64_t) c->hi + pace, size);
+                        leave_lo = c->lo;
+                        leave_hi = c->lo + MIN(pace, c->hi - c->lo);
+                        rg->front_cut[rg->n_front_cut++] = hi;
+                        rg->front_cut[rg->n_front_cut++] = (uint32_t) MIN((uint64_t) hi + pace, size);
                 } else if (c->d_lo < 0 && front_steady(c->d_lo, b->d_lo)) {
-                        uint32_t pace = (uint32_t) -(int64_t) MIN(c->d_lo, b->d_lo);
-                        d.lo = c->lo > pace ? c->lo - pace : 0;
-                        d.hi = c->lo;
-                        d.leave_lo = c->hi - MIN(pace, c->hi - c->lo);
-                        d.leave_hi = c->hi;
+                        pace = (uint32_t) -(int64_t) MIN(c->d_lo, b->d_lo);
+                        lo = c->lo > pace ? c->lo - pace : 0;
+                        hi = c->lo;
+                        leave_lo = c->hi - MIN(pace, c->hi - c->lo);
+                        leave_hi = c->hi;
+                        rg->front_cut[rg->n_front_cut++] = lo;
+                        rg->front_cut[rg->n_front_cut++] = lo > pace ? lo - pace : 0;
                 } else
                         continue;
-                if (d.lo >= d.hi)
+                if (lo >= hi)
                         continue;
+                size_t w = x->cands_mark;
+                for (size_t k = x->cands_mark; k < x->cands.n; k++) {
+                        const struct item *it = &x->cands.v[k];
+                        const struct region *r = &rg->r[it->idx];
+                        if (it->reason == SPM_REASON_HOT && r->off >= leave_lo &&
+                            r->off + r->npages <= leave_hi)
+                                continue;
+                        x->cands.v[w++] = *it;
+                }
+                x->cands.n = w;
                 /* It stays hot while the front passes over it: the run's length over the pace
                  * (a layer: one epoch; a sliding window: many), at most the horizon. */
-                double stay = (double) ((c->hi - c->lo) / (d.hi - d.lo));
-                d.per_byte = (double) c->density * MIN(x->H, MAX(stay, 1.0));
-                x->due[x->n_due++] = d;
+                double stay = (double) ((c->hi - c->lo) / pace);
+                ret = front_file(x, p, rg, lo, hi, (double) c->density * MIN(x->H, MAX(stay, 1.0)),
+                                 c->acc);
         }
-        memcpy(rg->front, f.runs, sizeof(f.runs));
-        rg->n_front = f.n_runs;
-        rg->front_max = f.max;
-        for (unsigned i = 0; i < x->n_due; i++) {
-                int r = range_cut_span(e, rg, rg->start + ((uint64_t) x->due[i].lo << PAGE_SHIFT),
-                                       rg->start + ((uint64_t) x->due[i].hi << PAGE_SHIFT));
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        memcpy(rg->front, f->runs, sizeof(f->runs));
+        rg->n_front = f->n_runs;
+        rg->front_max = f->max;
+        return ret;
 }
 
-/* Whether a front of r's range leaves r behind in the coming epoch: its use is over. */
-static bool front_leaves(const struct epoch_ctx *x, const struct region *r) {
-        for (unsigned i = 0; i < x->n_due; i++)
-                if (r->off >= x->due[i].leave_lo && r->off + r->npages <= x->due[i].leave_hi)
-                        return true;
-        return false;
-}
-
-/* After the region pass: the regions in RAM that a front reaches next are filed as due at the
- * home of its GPU (none on an APU, where RAM is that home: moving the next part from the slow
- * node displaced the CPU's data there, mi300a-node oversub 1/8 -0.05 -> -0.20). What the use
- * saves: the run's density over the region's bytes, for the epochs the front takes to pass
- * over it (at most the horizon); like a gpu-due move it must pay for the copy in and the copy
- * back out. */
-static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg) {
-        struct spm_engine *e = x->e;
-
-        for (unsigned i = 0; i < x->n_due && !p->job->j.frozen; i++) {
-                const struct front_due *d = &x->due[i];
-                unsigned to = e->m.home[d->acc];
-                if (!loc_allowed(e, p->job, to))
-                        continue;
-                for (uint32_t k = range_region_index(e, rg, rg->start + ((uint64_t) d->lo << PAGE_SHIFT));
-                     k < rg->n && rg->r[k].off < d->hi; k++) {
-                        const struct region *r = &rg->r[k];
-                        enum spm_hint_kind hint = HINT_KIND(r->hint);
-                        if (r->loc != SPM_LOC_SYSMEM || r->loc == to ||
-                            (r->flags & REGION_QUARANTINED) ||
-                            hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING ||
-                            hint == SPM_HINT_PIN_RAM)
-                                continue;
-                        uint64_t bytes = region_bytes(r);
-                        double gain = d->per_byte * (double) bytes *
-                                      (e->cost_us[d->acc][r->loc] - e->cost_us[d->acc][to]);
-                        double cost = migrate_cost(e, bytes);
-                        if (!(gain > 2 * cost))
-                                continue;
-                        int ret = vec_push(&x->cands, &(struct item) {
-                                .key = gain / (double) bytes,
-                                .gain = gain,
-                                .cost = cost,
-                                .bytes = bytes,
-                                .start = region_start(rg, r),
-                                .p = p, .rg = rg, .idx = k,
-                                .from = SPM_LOC_SYSMEM, .to = (uint8_t) to,
-                                .reason = SPM_REASON_FRONT,
-                                .due = true,
-                        });
-                        if (ret < 0)
-                                return ret;
+/* Step 3: the cuts the fronts of the last epoch asked for (front_finish()). */
+static int front_cuts(struct spm_engine *e) {
+        for (size_t i = 0; i < e->n_procs; i++)
+                for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
+                        struct spm_range *rg = &e->procs[i]->ranges[q];
+                        uint64_t cuts[2 * FRONT_RUNS], size = (rg->end - rg->start) >> PAGE_SHIFT;
+                        size_t n = 0;
+                        for (unsigned k = 0; k < rg->n_front_cut; k++)
+                                if (rg->front_cut[k] > 0 && rg->front_cut[k] < size)
+                                        cuts[n++] = rg->start + ((uint64_t) rg->front_cut[k] << PAGE_SHIFT);
+                        rg->n_front_cut = 0;
+                        if (n > 1)
+                                qsort(cuts, n, sizeof(*cuts), cmp_u64);
+                        int r = n ? range_cut(e, rg, cuts, n) : 0;
+                        if (r < 0)
+                                return r;
                 }
-        }
         return 0;
 }
 
@@ -711,6 +730,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          *   set is scored at its rate from its first epoch on; after its first miss it is
          *   plain EWMA heat for good. */
         bool touched = r->flags & REGION_TOUCHED;
+        bool gpu_touched = r->use_state & USE_TOUCHED(USE_GPU);
         /* The epoch after a new use's first: does it go on? (new_use_odds()) */
         if ((r->flags & REGION_NEW_USE) && r->reuse == FIRST_TOUCH_REUSE) {
                 p->new_seen_epoch += region_bytes(r);
@@ -718,6 +738,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         p->new_again_epoch += region_bytes(r);
         }
         unsigned run = (r->flags & REGION_RUN_MASK) >> REGION_RUN_SHIFT;
+        bool surge = run == 0;  /* not touched in the epoch before (4h) */
         bool steady = run >= STEADY_RUN && r->reuse >= STEADY_REUSE;
         run = touched ? MIN(run + 1, (unsigned) STEADY_RUN) : 0;
         r->flags = (uint8_t) ((r->flags & ~REGION_RUN_MASK) | (run << REGION_RUN_SHIFT));
@@ -769,6 +790,8 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 p->cpu_cohort_last_next = (uint8_t) r->cpu_last;
                 p->cpu_cohort_period_next = (uint8_t) gpu_period(r);
         }
+
+        front_note(x, rg, r, gpu_touched, new_use, surge);
 
         /* 4b. quarantine: the new ones are settled below (held where they are, or pinned
          * where the cost model wants them); release the served ones. */
@@ -1000,12 +1023,6 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                 /* Only what is in use now moves up: decayed heat of a phase that ended
                  * would otherwise displace the current one. */
                 if (best == cur || !settled || (best != SPM_LOC_SYSMEM && !touched))
-                        return 0;
-                /* Nor does what a front leaves behind in the coming epoch: its use is over (a
-                 * layer, a window that moves by its length each epoch), and the front's
-                 * next part is moving in (on an APU, first touches that found node 0 full
-                 * landed on the slow node: they stay there). */
-                if (e->loc_gpu[best] >= 0 && front_leaves(x, r))
                         return 0;
                 if (hint == SPM_HINT_STREAMING && best != SPM_LOC_SYSMEM)
                         return 0;
@@ -1317,6 +1334,9 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                 for (size_t i = 0; i < e->n_procs; i++)
                         for (size_t q = 0; q < e->procs[i]->n_ranges; q++)
                                 range_merge(e, e->procs[i], &e->procs[i]->ranges[q]);
+        r = front_cuts(e);
+        if (r < 0)
+                goto finish;
 
         /* 4. Score every region (one linear pass). */
         x.rate_k = (1.0 - exp2(-1.0 / e->epochs_per_half_life)) / e->scale;
@@ -1340,16 +1360,14 @@ int spm_engine_epoch(struct spm_engine *e, usec_t now, struct spm_plan *plan) {
                 for (size_t q = 0; q < e->procs[i]->n_ranges; q++) {
                         struct spm_range *rg = &e->procs[i]->ranges[q];
                         uint32_t s = 0;
-                        r = front_scan(&x, rg);
-                        if (r < 0)
-                                goto finish;
+                        front_begin(&x);
                         for (uint32_t t = 0; t < rg->n; t++) {
                                 s = range_fold_upto(rg, s, t);
                                 r = score_region(&x, e->procs[i], rg, t);
                                 if (r < 0)
                                         goto finish;
                         }
-                        r = front_file(&x, e->procs[i], rg);
+                        r = front_finish(&x, e->procs[i], rg);
                         if (r < 0)
                                 goto finish;
                 }
