@@ -517,6 +517,45 @@ TEST(numa_move_to_the_gpus_home_node_0_is_hot) {
         fx_stop(&f);
 }
 
+/* On mi300a-node the CPU's home, node 0, is GPU 0's too: a recurring CPU use (at 9 of every
+ * 10 epochs, light GPU uses at 0 and 7) of data that GPU work pushed out of node 0 between
+ * its uses brings nothing back before it (cpu-due), which would displace the GPU's data
+ * there; on mi250x-gcd the same pattern sends the region home before each CPU use
+ * (gpu_use_right_after_the_cpus_comes_in_before_it). */
+static unsigned cpu_due_moves(const char *profile, unsigned slow, uint64_t gpu_reads) {
+        struct fx f = {};
+        unsigned n_due = 0;
+
+        ASSERT_OK(spm_machine_profile(profile, &f.m));
+        spm_engine_config_defaults(&f.m, &f.c);
+        fx_start(&f, 4, 4, slow == 3 ? 0xf : 1);
+        ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, 4 * G2, slow));
+        if (slow == 3) {
+                /* node 0 holds 2 granules: one the GPU always uses, and one more */
+                ASSERT_OK(spm_engine_set_capacity(f.e, 0, 2 * G2));
+                ASSERT_OK(spm_engine_set_location(f.e, PID, BASE, G2, 0));
+        }
+        for (unsigned k = 0; k < 60; k++) {
+                fx_touch(&f, 0, SPM_ACC_GPU(0), HOT);
+                if (k % 10 >= 1 && k % 10 <= 6)
+                        fx_touch(&f, 3, SPM_ACC_GPU(0), HOT);
+                if (k % 10 == 0 || k % 10 == 7)
+                        fx_touch(&f, 1, SPM_ACC_GPU(0), gpu_reads);
+                if (k % 10 == 9)
+                        fx_touch(&f, 1, SPM_ACC_CPU, 8 * HOT);
+                int n = fx_epoch(&f);
+                for (int i = 0; i < n; i++)
+                        n_due += f.plan.moves[i].reason == SPM_REASON_CPU_DUE;
+        }
+        fx_stop(&f);
+        return n_due;
+}
+
+TEST(numa_apu_brings_nothing_home_for_a_cpu_use) {
+        ASSERT_EQ(cpu_due_moves("mi300a-node", 3, HOT / 8), 0u);
+        ASSERT_TRUE(cpu_due_moves("mi250x-gcd", SPM_LOC_GPU(0), 2 * HOT) >= 2);
+}
+
 /* Replays the plan from the state before it: location 0 never holds more than cap0 after any
  * prefix (the fixture's check covers the other locations). */
 static void check_loc0_capacity(struct fx *f, uint64_t cap0) {
