@@ -6,7 +6,8 @@
  * time anyway, and a queue in the daemon can still be failed when the process dies). Each is
  * tracked until the agent reports or the timeout passes, and the result goes back to the
  * engine: a promotion that "succeeded" without moving a byte (VRAM full: amdkfd fails the
- * prefetch silently) is -EAGAIN, not resident. Besides moves it carries pins (PREFERRED_LOC
+ * prefetch silently) is -EAGAIN, not resident, and the range goes home so that it is true
+ * (settle_home()). Besides moves it carries pins (PREFERRED_LOC
  * where a quarantined range is, nothing moves) and unpinned homecomings (resets, and ranges
  * that merely cooled down), see demote_unpinned().
  */
@@ -55,6 +56,7 @@ struct kfd_svm {
         struct cooldown cool[MAX_COOLDOWNS]; /* a ring */
         unsigned next_cool;
         uint64_t sent, done, failed, partial, not_resident, timed_out, cooled, bytes, pinned;
+        uint64_t settled;    /* ranges brought home after a promotion that moved nothing */
 };
 
 static uint64_t now_usec(void) {
@@ -251,6 +253,26 @@ static int ks_submit(void *state, const struct spm_move *moves, size_t n, spm_mo
         return ks_submit_mode(state, moves, n, SPM_MOVE_PLACE, done, userdata);
 }
 
+static void settled_home(void *userdata, const struct spm_move *m, int status, uint64_t moved) {
+        struct kfd_svm *k = userdata;
+        k->settled += status == 0;
+}
+
+/* A VRAM prefetch that moved nothing finds VRAM full, or the range there already: KFD tells
+ * neither apart (no residency query) and the engine, told -EAGAIN, takes it for RAM. The
+ * latter happens when the daemon missed how the range got there (a restart, lost SMI
+ * events): every later prefetch of it would move nothing too, and the engine would never
+ * learn otherwise. So the range goes home unpinned, which makes the engine right either way
+ * (a range in RAM moves nothing), and its next promotion, after the cool-down, is counted. */
+static void settle_home(struct kfd_svm *k, const struct spm_move *m) {
+        struct spm_move home = *m;
+
+        home.from = m->to;
+        home.to = SPM_LOC_SYSMEM;
+        home.reason = SPM_REASON_DRAIN;
+        (void) ks_submit_mode(k, &home, 1, SPM_MOVE_HOME, settled_home, k);
+}
+
 static void ks_report(void *state, const struct spm_agent_report *r) {
         struct kfd_svm *k = state;
 
@@ -275,7 +297,11 @@ static void ks_report(void *state, const struct spm_agent_report *r) {
                         /* A prefetch to RAM always lands (the kernel evicts to RAM, never
                          * fails for room); the counters may have missed pages already there. */
                         moved = r->prefetch == 0 ? p->move.length : moved;
+                bool settle = status == -EAGAIN && r->status == 0 && p->mode == SPM_MOVE_PLACE;
+                struct spm_move m = p->move;
                 finish(k, i, status, status < 0 ? 0 : moved);
+                if (settle)
+                        settle_home(k, &m);
                 break;
         }
         pump(k);
@@ -316,9 +342,9 @@ static void ks_describe(void *state, char *buf, size_t size) {
         snprintf(buf, size, "kfd-svm: %u GPUs, %zu waiting, %" PRIu64 " sent, %" PRIu64
                  " done (%" PRIu64 " partial), %" PRIu64 " failed (%" PRIu64 " not resident, %"
                  PRIu64 " timed out, %" PRIu64 " held back after VRAM was full), %" PRIu64
-                 " bytes, %" PRIu64 " quarantined ranges pinned", k->n_gpus, k->n, k->sent,
-                 k->done, k->partial, k->failed, k->not_resident, k->timed_out, k->cooled,
-                 k->bytes, k->pinned);
+                 " bytes, %" PRIu64 " quarantined ranges pinned, %" PRIu64 " not-resident ranges "
+                 "brought home", k->n_gpus, k->n, k->sent, k->done, k->partial, k->failed,
+                 k->not_resident, k->timed_out, k->cooled, k->bytes, k->pinned, k->settled);
 }
 
 const struct spm_mover_ops spm_mover_kfd_svm = {

@@ -200,15 +200,33 @@ spm_check_match "no command waits for it" "kfd-svm: 1 GPUs, 0 waiting" "$(spm_ct
 # (d's and e's jobs, frozen since section 7, move again)
 spm_check_rc "thaw job 101" 0 spm_ctl thaw --job 101
 spm_check_rc "thaw job 102" 0 spm_ctl thaw --job 102
+# Bytes of [start, start + len) of pid's ranges that the daemon places at loc.
+tracked_span_at() {
+        ranges_json | spm_json "sum(max(0, min(r['start'] + r['length'], $2 + $3) - max(r['start'], $2))
+                for r in j['ranges'] if r['pid'] == $1 and r['location'] == '$4')"
+}
+# d's pinned first 4 MiB: in VRAM, and the daemon says so.
+d_known_in_gpu0() {
+        resident_is d 0 4 1024 &&
+                test "$(tracked_span_at "${A_PID[d]}" "${A_BASE[d]}" $((4 * MiB)) gpu0)" -eq $((4 * MiB))
+}
+spm_check "d's pinned 4 MiB are back in VRAM, and the daemon knows" wait_until 10 d_known_in_gpu0
+# A restart while d's job is frozen: the new daemon may not bring d's ranges home (frozen:
+# nothing moves), so it takes them for RAM while 4 MiB are in VRAM. Once thawed, its pin
+# moves nothing (they are there); the mover then brings them home, and the next promotion,
+# after the cool-down, is counted: the daemon knows where they are again.
+spm_check_rc "freeze job 101 across the restart" 0 spm_ctl freeze --job 101
 spm_stop_daemon
 spm_start_daemon
 spm_check "d's agent reconnects" wait_until 10 has_ranges "${A_PID[d]}"
 spm_check "e's agent reconnects" wait_until 10 has_ranges "${A_PID[e]}"
-# The new daemon cannot know where d's pages are: it brings them home once, then its
-# persisted pin-gpu hint places the 4 MiB again, and it knows where they are.
-spm_check "d's pinned 4 MiB are in VRAM again" wait_until 8 resident_is d 0 8 1024
-spm_check "the daemon knows they are in gpu0" wait_until 2 \
-        test "$(tracked_at "${A_PID[d]}" gpu0)" -eq $((4 * MiB))
+spm_check "the new daemon takes d's pinned pages for RAM" \
+        test "$(tracked_span_at "${A_PID[d]}" "${A_BASE[d]}" $((4 * MiB)) gpu0)" -eq 0
+spm_check "while they are in VRAM" resident_is d 0 4 1024
+spm_check_rc "thaw job 101" 0 spm_ctl thaw --job 101
+spm_check "the daemon learns they are in gpu0" wait_until 10 d_known_in_gpu0
+spm_check_match "the mover brought the not-resident range home" \
+        "[1-9][0-9]* not-resident ranges brought home" "$(spm_ctl status)"
 spm_check_rc "hint after restart" 0 spm_ctl hint "${A_PID[d]}" "${A_BASE[d]}" $((8 * MiB)) pin-ram
 spm_check "moves work after the restart" wait_until 5 resident_is d 0 8 0
 spm_check "no job of a dead process was restored" \

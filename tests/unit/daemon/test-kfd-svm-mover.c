@@ -145,16 +145,35 @@ TEST(commands_name_gpu_ids_and_results_reach_the_engine) {
         report(k, &rec.sent[1], 0, 0, 4369);
         ASSERT_EQ(rec.status[2], -EAGAIN);
         ASSERT_EQ(rec.moved[2], 0);
+        /* VRAM was full, or the range was there already (the engine would never learn it):
+         * it goes home unpinned, which makes "not resident" true either way. That move is
+         * the mover's own: the engine hears nothing of it. */
+        ASSERT_EQ(rec.n_sent, 4);
+        ASSERT_EQ(rec.sent[3].pid, 11);
+        ASSERT_EQ(rec.sent[3].start, 0x100000);
+        ASSERT_EQ(rec.sent[3].length, 2 * MiB);
+        ASSERT_EQ(rec.sent[3].to_gpu_id, 0);
+        ASSERT_EQ(rec.sent[3].mode, SPM_MOVE_HOME);
         /* Reported twice: the second is ignored. */
         report(k, &rec.sent[1], 0, 2 * MiB, 4369);
         ASSERT_EQ(rec.n_done, 3);
-        /* VRAM was full: the same promotion is held back a while instead of retried. */
+        report(k, &rec.sent[3], 0, 2 * MiB, 0);
+        ASSERT_EQ(rec.n_done, 3);
+        char buf[512];
+        spm_mover_kfd_svm.describe(k, buf, sizeof(buf));
+        ASSERT_TRUE(strstr(buf, "1 not-resident ranges brought home") != NULL);
+        /* The same promotion is held back a while instead of retried. */
         ASSERT_EQ(spm_mover_kfd_svm.submit(k, &m[2], 1, rec_done, NULL), 1);
-        ASSERT_EQ(rec.n_sent, 3);
+        ASSERT_EQ(rec.n_sent, 4);
         ASSERT_EQ(rec.status[3], -EAGAIN);
         ASSERT_EQ(rec.n_done, 4);
+        /* A demotion or a pin that reports nothing moved brings nothing home. */
+        struct spm_move down = mv(12, 0x100000, 2 * MiB, SPM_LOC_GPU(0), SPM_LOC_SYSMEM);
+        ASSERT_EQ(spm_mover_kfd_svm.submit(k, &down, 1, rec_done, NULL), 1);
+        report(k, &rec.sent[4], 0, 0, 0);
+        ASSERT_EQ(rec.n_sent, 5);
         spm_mover_kfd_svm.free(k);
-        ASSERT_EQ(rec.n_done, 4);
+        ASSERT_EQ(rec.n_done, 5);
 }
 
 TEST(modes_pin_home_and_cold_demotions) {
