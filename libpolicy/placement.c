@@ -468,17 +468,15 @@ static double far_use_price(const struct spm_engine *e, const struct region *r, 
         return saving / due;
 }
 
-/* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch and that
- * use pays for the copy in and the copy back out (for the next CPU use, or as a victim).
- * Returns 1 when filed. A COLD or STREAMING hint keeps it out. */
-static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
-                             uint32_t idx, enum spm_hint_kind hint) {
+/* Files r as a candidate for a predicted GPU use at `to` (gpu-due, front) when what the use
+ * saves (gain) pays for the copy in and the copy back out (for the next CPU use, or as a
+ * victim). A COLD, STREAMING or PIN_RAM hint keeps it out. Returns 1 when filed. */
+static int due_candidate(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                         uint32_t idx, unsigned to, double gain, enum spm_reason reason) {
         const struct region *r = &rg->r[idx];
-        if (!r->gpu_sure || hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING ||
-            hint == SPM_HINT_PIN_RAM)
+        enum spm_hint_kind hint = HINT_KIND(r->hint);
+        if (hint == SPM_HINT_COLD || hint == SPM_HINT_STREAMING || hint == SPM_HINT_PIN_RAM)
                 return 0;
-        unsigned to = SPM_LOC_SYSMEM;
-        double gain = gpu_due_saving(x, r, p->job, r->loc, &to);
         uint64_t bytes = region_bytes(r);
         double cost = migrate_cost(x->e, bytes);
         if (!(gain > 2 * cost))
@@ -491,10 +489,22 @@ static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct 
                 .start = region_start(rg, r),
                 .p = p, .rg = rg, .idx = idx,
                 .from = r->loc, .to = (uint8_t) to,
-                .reason = SPM_REASON_GPU_DUE,
+                .reason = reason,
                 .due = true,
         });
         return ret < 0 ? ret : 1;
+}
+
+/* Files r as a gpu-due candidate when a recurring GPU use is due in the coming epoch
+ * (due_candidate()). Returns 1 when filed. */
+static int gpu_due_candidate(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
+                             uint32_t idx) {
+        const struct region *r = &rg->r[idx];
+        if (!r->gpu_sure)
+                return 0;
+        unsigned to = SPM_LOC_SYSMEM;
+        double gain = gpu_due_saving(x, r, p->job, r->loc, &to);
+        return gain > 0 ? due_candidate(x, p, rg, idx, to, gain, SPM_REASON_GPU_DUE) : 0;
 }
 
 /* Step 4h: fronts. A region is dense in an epoch when the GPUs touched it at FRONT_DENSE or
@@ -575,42 +585,27 @@ static void front_begin(struct epoch_ctx *x) {
 }
 
 /* Files the regions of pages [lo, hi) of rg that lie in RAM as due at the home of the front's
- * GPU (none on an APU, where RAM is that home: moving the next part from the slow node
- * displaced the CPU's data there, mi300a-node oversub 1/8 -0.05 -> -0.20). What the use saves:
- * the run's density over the region's bytes, for the epochs the front takes to pass over it
- * (per_byte; at most the horizon); like a gpu-due move it must pay for the copy in and the
- * copy back out. A region that reaches beyond [lo, hi) waits for its cut (next epoch). */
+ * GPU (due_candidate()); none on an APU, where RAM is that home (moving the next part from the
+ * slow node displaced the CPU's data there, mi300a-node oversub 1/8 -0.05 -> -0.20). What the
+ * use saves: the run's density over the region's bytes, for the epochs the front takes to
+ * pass over it (per_byte; at most the horizon). A region that reaches beyond [lo, hi) waits
+ * for its cut (next epoch). */
 static int front_file(struct epoch_ctx *x, struct spm_process *p, struct spm_range *rg,
                       uint32_t lo, uint32_t hi, double per_byte, unsigned acc) {
         struct spm_engine *e = x->e;
         unsigned to = e->m.home[acc];
-        if (p->job->j.frozen || !loc_allowed(e, p->job, to))
+        if (to == SPM_LOC_SYSMEM || p->job->j.frozen || !loc_allowed(e, p->job, to))
                 return 0;
+        double per_access = e->cost_us[acc][SPM_LOC_SYSMEM] - e->cost_us[acc][to];
         for (uint32_t k = range_region_index(e, rg, rg->start + ((uint64_t) lo << PAGE_SHIFT));
              k < rg->n && rg->r[k].off < hi; k++) {
                 const struct region *r = &rg->r[k];
-                enum spm_hint_kind hint = HINT_KIND(r->hint);
                 if (r->off < lo || r->off + r->npages > hi || r->loc != SPM_LOC_SYSMEM ||
-                    r->loc == to || (r->flags & REGION_QUARANTINED) || hint == SPM_HINT_COLD ||
-                    hint == SPM_HINT_STREAMING || hint == SPM_HINT_PIN_RAM)
+                    (r->flags & REGION_QUARANTINED))
                         continue;
-                uint64_t bytes = region_bytes(r);
-                double gain = per_byte * (double) bytes *
-                              (e->cost_us[acc][SPM_LOC_SYSMEM] - e->cost_us[acc][to]);
-                double cost = migrate_cost(e, bytes);
-                if (!(gain > 2 * cost))
-                        continue;
-                int ret = vec_push(&x->cands, &(struct item) {
-                        .key = gain / (double) bytes,
-                        .gain = gain,
-                        .cost = cost,
-                        .bytes = bytes,
-                        .start = region_start(rg, r),
-                        .p = p, .rg = rg, .idx = k,
-                        .from = SPM_LOC_SYSMEM, .to = (uint8_t) to,
-                        .reason = SPM_REASON_FRONT,
-                        .due = true,
-                });
+                int ret = due_candidate(x, p, rg, k, to,
+                                        per_byte * (double) region_bytes(r) * per_access,
+                                        SPM_REASON_FRONT);
                 if (ret < 0)
                         return ret;
         }
@@ -822,7 +817,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
          * victim unless it can fill up, so the cost model has nothing more to say about it. */
         if (r->loc == SPM_LOC_SYSMEM && !touched && !new_quarantine && !x->ram_binds &&
             hint != SPM_HINT_PIN_GPU && hint != SPM_HINT_HOT) {
-                ret = gpu_due_candidate(x, p, rg, idx, hint);
+                ret = gpu_due_candidate(x, p, rg, idx);
                 return ret < 0 ? ret : 0;
         }
         bool settled = !region_moved(r) || region_age(e, r) >= e->c.min_residency_epochs;
@@ -1022,7 +1017,7 @@ static int score_region(struct epoch_ctx *x, struct spm_process *p, struct spm_r
                         }
                 }
                 /* A recurring GPU use is due: into VRAM before it. */
-                ret = gpu_due_candidate(x, p, rg, idx, hint);
+                ret = gpu_due_candidate(x, p, rg, idx);
                 if (ret != 0)
                         return ret < 0 ? ret : 0;
                 /* Only what is in use now moves up: decayed heat of a phase that ended
